@@ -1,0 +1,1 @@
+"""langgraph-brain: memory for LangGraph agents."""

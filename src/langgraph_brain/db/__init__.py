@@ -1,0 +1,18 @@
+"""Database layer: embedded server, pools, append-only migrations. Imports nothing else of ours."""
+
+from .database import Database, resolve_database_url
+from .embedded import embedded_database_url
+from .migrations import MIGRATIONS, amigrate, migrate
+from .pool import CONNECTION_KWARGS, open_async_pool, open_sync_pool
+
+__all__ = [
+    "CONNECTION_KWARGS",
+    "MIGRATIONS",
+    "Database",
+    "amigrate",
+    "embedded_database_url",
+    "migrate",
+    "open_async_pool",
+    "open_sync_pool",
+    "resolve_database_url",
+]

@@ -1,0 +1,51 @@
+"""Resolve where Postgres is, open the shared pool and bring the schema up to date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from .embedded import embedded_database_url
+from .migrations import amigrate
+from .pool import open_async_pool
+
+
+def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
+    """`database_url` when given, else the embedded server's URI (started on first use)."""
+    if database_url:
+        return database_url
+    return embedded_database_url(data_dir)
+
+
+class Database:
+    """An open async pool on a migrated database. Use `Database.aopen(...)` or `async with`."""
+
+    def __init__(self, url: str, pool: AsyncConnectionPool[AsyncConnection[dict[str, Any]]]) -> None:
+        self.url = url
+        self.pool = pool
+
+    @classmethod
+    async def aopen(
+        cls, url: str, *, min_size: int = 1, max_size: int = 10, migrate: bool = True
+    ) -> Database:
+        """Open a pool on `url` and apply pending migrations (safe from many processes at once)."""
+        pool = await open_async_pool(url, min_size=min_size, max_size=max_size)
+        if migrate:
+            async with pool.connection() as conn:
+                await amigrate(conn)
+        return cls(url, pool)
+
+    async def aclose(self) -> None:
+        await self.pool.close()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,153 @@
+"""Append-only schema migrations for langgraph-brain's own tables.
+
+The index of an entry in `MIGRATIONS` is its version. Entries that have shipped are never
+edited or reordered: a change is a new entry at the end. The checkpointer's tables are created
+by langgraph-checkpoint-postgres' own `setup()`, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection, Connection
+
+# Arbitrary but fixed: every process that migrates takes this lock first, so many processes
+# can start at once against an empty database and exactly one applies each migration.
+MIGRATION_LOCK_KEY = 0x6272_6169_6E00  # "brain\0"
+
+MIGRATIONS: list[str] = [
+    # v0: version table only, so the runner has somewhere to record progress.
+    """
+    CREATE TABLE IF NOT EXISTS brain_migrations (
+        v integer PRIMARY KEY,
+        applied_at timestamptz NOT NULL DEFAULT now()
+    );
+    """,
+    # v1: the brain table, its audit log and the seed-compatible views.
+    r"""
+    CREATE EXTENSION IF NOT EXISTS vector;
+
+    CREATE TABLE brain_memories (
+        id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        scope         text NOT NULL CHECK (scope IN ('user', 'company')),
+        entity_id     text NOT NULL CHECK (entity_id <> ''),
+        slug          text NOT NULL CHECK (slug ~ '^[a-z0-9][a-z0-9_.-]{0,127}$'),
+        content       text NOT NULL CHECK (content <> ''),
+        category      text NOT NULL,
+        metadata      jsonb NOT NULL DEFAULT '{}'::jsonb,
+        content_hash  text NOT NULL,
+        memory_id     uuid UNIQUE,
+        sync_state    text NOT NULL DEFAULT 'pending'
+                      CHECK (sync_state IN ('pending', 'synced', 'deleting')),
+        version       integer NOT NULL DEFAULT 1,
+        created_at    timestamptz NOT NULL DEFAULT now(),
+        updated_at    timestamptz NOT NULL DEFAULT now(),
+        UNIQUE (scope, entity_id, slug)
+    );
+    -- reconcile walks rows that are not synced; keep that scan off the main table.
+    CREATE INDEX brain_memories_unsynced_idx ON brain_memories (id) WHERE sync_state <> 'synced';
+
+    -- No foreign key to brain_memories: the history of a forgotten memory outlives its row.
+    CREATE TABLE brain_history (
+        id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        brain_id     bigint NOT NULL,
+        scope        text NOT NULL,
+        entity_id    text NOT NULL,
+        slug         text NOT NULL,
+        action       text NOT NULL CHECK (action IN ('create', 'update', 'forget')),
+        old_content  text,
+        new_content  text,
+        category     text,
+        version      integer NOT NULL,
+        actor        jsonb NOT NULL DEFAULT '{}'::jsonb,
+        reason       text,
+        created_at   timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX brain_history_key_idx ON brain_history (scope, entity_id, slug, id);
+
+    CREATE VIEW user_brain AS
+        SELECT id, entity_id AS user_id, slug, content, category, metadata, sync_state,
+               version, created_at, updated_at
+        FROM brain_memories WHERE scope = 'user';
+    CREATE VIEW company_brain AS
+        SELECT id, entity_id AS company_id, slug, content, category, metadata, sync_state,
+               version, created_at, updated_at
+        FROM brain_memories WHERE scope = 'company';
+    """,
+    # v2: Mem0's pgvector collection, created by us so that we own its indexes. Mem0 skips
+    # creating a collection that exists. No HNSW index on purpose: tenant-scoped search with a
+    # post-filtered HNSW scan loses recall for small tenants (pgvector's own warning). The
+    # btree on the entity key turns every search into an exact scan of one tenant's rows.
+    # `vector` has no fixed dimension so the embedder can be swapped (after re-embedding).
+    """
+    CREATE TABLE brain_mem0 (
+        id      uuid PRIMARY KEY,
+        vector  vector NOT NULL,
+        payload jsonb
+    );
+    CREATE INDEX brain_mem0_entity_idx ON brain_mem0 ((payload->>'user_id'));
+    CREATE INDEX brain_mem0_brain_id_idx ON brain_mem0 ((payload->>'brain_id'));
+    CREATE INDEX brain_mem0_text_lemmatized_idx ON brain_mem0
+        USING gin (to_tsvector('simple', payload->>'text_lemmatized'));
+    """,
+]
+
+
+def _pending(applied: set[int]) -> list[tuple[int, str]]:
+    return [(v, sql) for v, sql in enumerate(MIGRATIONS) if v not in applied]
+
+
+_APPLIED_SQL = "SELECT v FROM brain_migrations"
+_TABLE_EXISTS_SQL = "SELECT to_regclass('brain_migrations') IS NOT NULL AS present"
+
+
+async def amigrate(conn: AsyncConnection[Any]) -> list[int]:
+    """Apply pending migrations under an advisory lock. Returns the versions applied.
+
+    `conn` must be in autocommit mode; each migration runs in its own transaction.
+    """
+    await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+    try:
+        row = await (await conn.execute(_TABLE_EXISTS_SQL)).fetchone()
+        present = _first(row)
+        applied: set[int] = set()
+        if present:
+            applied = {_first(r) for r in await (await conn.execute(_APPLIED_SQL)).fetchall()}
+        done: list[int] = []
+        for v, sql in _pending(applied):
+            async with conn.transaction():
+                # bytes: psycopg types str queries as LiteralString; these are module constants.
+                await conn.execute(sql.encode())
+                await conn.execute("INSERT INTO brain_migrations (v) VALUES (%s)", (v,))
+            done.append(v)
+        return done
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+
+def migrate(conn: Connection[Any]) -> list[int]:
+    """Sync twin of `amigrate`."""
+    conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+    try:
+        present = _first(conn.execute(_TABLE_EXISTS_SQL).fetchone())
+        applied: set[int] = set()
+        if present:
+            applied = {_first(r) for r in conn.execute(_APPLIED_SQL).fetchall()}
+        done: list[int] = []
+        for v, sql in _pending(applied):
+            with conn.transaction():
+                conn.execute(sql.encode())
+                conn.execute("INSERT INTO brain_migrations (v) VALUES (%s)", (v,))
+            done.append(v)
+        return done
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+
+def _first(row: Any) -> Any:
+    """First column of a row from either a tuple or a dict row factory."""
+    if row is None:
+        return None
+    if isinstance(row, dict):
+        return next(iter(row.values()))
+    return row[0]

