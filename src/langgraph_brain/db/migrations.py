@@ -90,6 +90,25 @@ MIGRATIONS: list[str] = [
     CREATE INDEX brain_mem0_text_lemmatized_idx ON brain_mem0
         USING gin (to_tsvector('simple', payload->>'text_lemmatized'));
     """,
+    # v3: the chat transcript that compaction moves old messages into (checkpointers/transcript.py).
+    # `seq` orders messages within a thread and is the pagination cursor (no OFFSET).
+    # UNIQUE (thread_id, message_id) makes archiving idempotent: a compaction retried after a
+    # crash, before its RemoveMessage checkpoint was saved, inserts nothing twice.
+    # The message is stored as the checkpointer's own serde (type + blob), so whatever the
+    # checkpointer round-trips (NUL characters included) the transcript round-trips too.
+    """
+    CREATE TABLE chat_messages (
+        seq         bigint GENERATED ALWAYS AS IDENTITY,
+        thread_id   text NOT NULL,
+        message_id  text NOT NULL,
+        role        text NOT NULL,
+        type        text NOT NULL,
+        blob        bytea NOT NULL,
+        created_at  timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (thread_id, seq),
+        UNIQUE (thread_id, message_id)
+    );
+    """,
 ]
 
 
