@@ -22,7 +22,7 @@ def embedded_database_url(data_dir: Path) -> str:
     with _lock:
         server = _servers.get(data_dir)
         if server is None:
-            data_dir.parent.mkdir(parents=True, exist_ok=True)
+            data_dir.mkdir(parents=True, exist_ok=True)
             with warnings.catch_warnings():
                 # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless here.
                 warnings.simplefilter("ignore")

@@ -1,0 +1,67 @@
+"""Build a ready MemoryService from settings: database, embedder, Mem0 backend."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from functools import lru_cache
+
+from langchain_core.embeddings import Embeddings
+
+from ..db import Database, resolve_database_url
+from ..settings import BrainSettings, get_settings
+from .embeddings import embedding_dimensions, make_embeddings
+from .entities import EntityNormalizer
+from .index import MemoryIndex
+from .service import MemoryService
+from .validation import Scope
+
+
+@lru_cache(maxsize=4)
+def shared_embeddings(kind: str, openai_model: str) -> Embeddings:
+    """One embedder per process: loading the e5 weights is the slow part, not embedding."""
+    return make_embeddings(kind, openai_model=openai_model)
+
+
+async def acreate_index(settings: BrainSettings, database_url: str, embeddings: Embeddings) -> MemoryIndex:
+    """The hosted platform when MEM0_API_KEY is set, else open-source Mem0 on our Postgres."""
+    if settings.mem0_api_key is not None:
+        from .mem0_platform import Mem0PlatformIndex
+
+        return Mem0PlatformIndex(settings.mem0_api_key.get_secret_value())
+    from .mem0_oss import Mem0OSSIndex
+
+    dims = await asyncio.to_thread(embedding_dimensions, embeddings)
+    # Importing and configuring Mem0 takes ~2 s of blocking work; keep it off the event loop.
+    return await asyncio.to_thread(Mem0OSSIndex.create, database_url, embeddings, dims=dims)
+
+
+@asynccontextmanager
+async def open_memory_service(
+    settings: BrainSettings | None = None,
+    *,
+    database: Database | None = None,
+    embeddings: Embeddings | None = None,
+    normalizers: Mapping[Scope, EntityNormalizer] | None = None,
+) -> AsyncIterator[MemoryService]:
+    """Open everything a MemoryService needs and close it afterwards.
+
+    Without arguments this uses the environment (`BrainSettings`): DATABASE_URL or the embedded
+    Postgres, the bundled e5 embedder and open-source Mem0.
+    """
+    settings = settings or get_settings()
+    async with AsyncExitStack() as stack:
+        if database is None:
+            url = await asyncio.to_thread(resolve_database_url, settings.database_url, settings.data_dir)
+            database = await Database.aopen(
+                url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+            )
+            stack.push_async_callback(database.aclose)
+        embeddings = embeddings or shared_embeddings(settings.embedder, settings.openai_embedding_model)
+        index = await acreate_index(settings, database.url, embeddings)
+        service = MemoryService(
+            database.pool, index, max_content_chars=settings.max_content_chars, normalizers=normalizers
+        )
+        stack.push_async_callback(service.aclose)
+        yield service

@@ -1,0 +1,68 @@
+"""The search index behind the brain (Mem0), as a small interface the service relies on."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+def content_hash(content: str) -> str:
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def entity_key(scope: str, entity_id: str) -> str:
+    """One Mem0 `user_id` per (scope, entity): 'user:42' and 'company:42' never meet."""
+    return f"{scope}:{entity_id}"
+
+
+class IndexMemoryMissing(LookupError):
+    """The index has no memory with that id (deleted behind our back, or never written)."""
+
+
+@dataclass(frozen=True)
+class IndexHit:
+    memory_id: str
+    score: float
+    content: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def brain_id(self) -> int | None:
+        raw = self.metadata.get("brain_id")
+        try:
+            return int(raw) if raw is not None else None
+        except (TypeError, ValueError):
+            return None
+
+
+class MemoryIndex(Protocol):
+    """What MemoryService needs from Mem0. Implementations: Mem0OSSIndex, Mem0PlatformIndex."""
+
+    name: str
+
+    async def aadd(self, content: str, *, entity_key: str, metadata: dict[str, Any]) -> str:
+        """Store `content` (no LLM inference) and return the new memory id."""
+        ...
+
+    async def aupdate(self, memory_id: str, content: str, *, metadata: dict[str, Any]) -> None:
+        """Replace content and metadata; raise IndexMemoryMissing if the id is unknown."""
+        ...
+
+    async def adelete(self, memory_id: str) -> bool:
+        """Delete; False if it was already gone."""
+        ...
+
+    async def aget(self, memory_id: str) -> IndexHit | None: ...
+
+    async def asearch(
+        self, query: str, *, entity_key: str, k: int, category: str | None = None
+    ) -> list[IndexHit]:
+        """Nearest memories of one entity, best first."""
+        ...
+
+    async def alist(self, *, entity_key: str | None = None, brain_id: int | None = None) -> list[IndexHit]:
+        """Every memory carrying brain metadata, optionally for one entity or one brain row."""
+        ...
+
+    async def aclose(self) -> None: ...

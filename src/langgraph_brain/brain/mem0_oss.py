@@ -1,0 +1,146 @@
+"""Open-source Mem0 (`AsyncMemory`) on pgvector, in the same Postgres as the brain."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+from ..settings import disable_mem0_telemetry
+from .index import IndexHit, IndexMemoryMissing
+
+COLLECTION = "brain_mem0"  # created, with our own indexes, by migration v2
+
+
+class _PrefixAwareEmbedder:
+    """Mem0 embedder that keeps e5's query/passage distinction.
+
+    Mem0's stock `langchain` embedder calls `embed_query` for everything, which would store
+    documents with the ``query:`` prefix. Mem0 tells us what each call is for (`memory_action`),
+    so stored text goes through `embed_documents` and searches through `embed_query`.
+    """
+
+    def __init__(self, embeddings: Embeddings) -> None:
+        self.embeddings = embeddings
+
+    def embed(self, text: str, memory_action: str | None = None) -> list[float]:
+        if memory_action == "search":
+            return self.embeddings.embed_query(text)
+        return self.embeddings.embed_documents([text])[0]
+
+
+class Mem0OSSIndex:
+    """`MemoryIndex` on Mem0 OSS. Writes go through `AsyncMemory.add/update/delete` with
+    `infer=False`; searches embed the query once and ask Mem0's pgvector store directly.
+
+    `AsyncMemory.search` would embed the query again and add work we do not use (BM25
+    lemmatisation, entity boosts through a second collection, a 60-row over-fetch); the brain
+    does its own keyword side in Postgres, so only the vector step is taken from Mem0.
+    """
+
+    name = "mem0-oss"
+
+    def __init__(self, memory: Any, embeddings: Embeddings, sync_pool: Any) -> None:
+        self.memory = memory
+        self.embeddings = embeddings
+        self._sync_pool = sync_pool
+
+    @classmethod
+    def create(
+        cls, database_url: str, embeddings: Embeddings, *, dims: int, pool_max_size: int = 5
+    ) -> Mem0OSSIndex:
+        """Build AsyncMemory on `database_url` with a health-checked sync pool of our own."""
+        disable_mem0_telemetry()
+        from mem0 import AsyncMemory
+
+        from ..db import open_sync_pool
+
+        sync_pool = open_sync_pool(database_url, min_size=1, max_size=pool_max_size, name="brain-mem0")
+        config = {
+            "vector_store": {
+                "provider": "pgvector",
+                "config": {
+                    "connection_pool": sync_pool,
+                    "collection_name": COLLECTION,
+                    "embedding_model_dims": dims,
+                    "hnsw": False,
+                },
+            },
+            "embedder": {"provider": "langchain", "config": {"model": embeddings}},
+            # infer=False never calls the LLM; Mem0 still builds a client at start-up.
+            "llm": {"provider": "openai", "config": {"api_key": "unused-because-infer-is-false"}},
+            # brain_history is our audit log; Mem0's own SQLite copy would be a second, partial one.
+            "history_db_path": ":memory:",
+        }
+        memory = AsyncMemory.from_config(config)
+        memory.embedding_model = _PrefixAwareEmbedder(embeddings)
+        return cls(memory, embeddings, sync_pool)
+
+    async def aadd(self, content: str, *, entity_key: str, metadata: dict[str, Any]) -> str:
+        result = await self.memory.add(content, user_id=entity_key, metadata=metadata, infer=False)
+        items = result.get("results") or []
+        if len(items) != 1 or not items[0].get("id"):
+            raise RuntimeError(f"Mem0 add returned {result!r}; expected exactly one memory")
+        return str(items[0]["id"])
+
+    async def aupdate(self, memory_id: str, content: str, *, metadata: dict[str, Any]) -> None:
+        try:
+            await self.memory.update(memory_id, text=content, metadata=metadata)
+        except ValueError as exc:
+            if "not found" in str(exc).lower():
+                raise IndexMemoryMissing(memory_id) from exc
+            raise
+
+    async def adelete(self, memory_id: str) -> bool:
+        try:
+            await self.memory.delete(memory_id)
+        except ValueError as exc:
+            if "not found" in str(exc).lower():
+                return False
+            raise
+        return True
+
+    async def aget(self, memory_id: str) -> IndexHit | None:
+        out = await asyncio.to_thread(self.memory.vector_store.get, vector_id=memory_id)
+        return None if out is None else _hit(out)
+
+    async def asearch(
+        self, query: str, *, entity_key: str, k: int, category: str | None = None
+    ) -> list[IndexHit]:
+        vector = await asyncio.to_thread(self.embeddings.embed_query, query)
+        return await self.asearch_vector(vector, entity_key=entity_key, k=k, category=category)
+
+    async def asearch_vector(
+        self, vector: list[float], *, entity_key: str, k: int, category: str | None = None
+    ) -> list[IndexHit]:
+        filters: dict[str, Any] = {"user_id": entity_key}
+        if category is not None:
+            filters["category"] = category
+        rows = await asyncio.to_thread(
+            self.memory.vector_store.search, query="", vectors=vector, top_k=k, filters=filters
+        )
+        return [_hit(r) for r in rows]
+
+    async def alist(self, *, entity_key: str | None = None, brain_id: int | None = None) -> list[IndexHit]:
+        filters: dict[str, Any] = {"brain_id": "*"}
+        if entity_key is not None:
+            filters["user_id"] = entity_key
+        if brain_id is not None:
+            filters["brain_id"] = str(brain_id)
+        listed = await asyncio.to_thread(self.memory.vector_store.list, filters=filters, top_k=2**62)
+        rows = listed[0] if listed and isinstance(listed[0], list) else listed
+        return [_hit(r) for r in rows]
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._sync_pool.close)
+
+
+def _hit(out: Any) -> IndexHit:
+    payload = dict(out.payload or {})
+    return IndexHit(
+        memory_id=str(out.id),
+        score=float(out.score) if out.score is not None else 0.0,
+        content=str(payload.get("data", "")),
+        metadata=payload,
+    )
