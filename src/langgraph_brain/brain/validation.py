@@ -47,7 +47,7 @@ def validate_slug(slug: object) -> str:
         hint = suggest_slug(slug) if isinstance(slug, str) else "company_tax_regime"
         raise MemoryValidationError(
             f"slug {str(shown)[:80]!r} is invalid: a slug is 1-128 characters of lowercase letters, digits,"
-            f" '_', '.' or '-', starting with a letter or digit (pattern {SLUG_PATTERN}). Try {hint!r}."
+            f" '_', '.' or '-', starting with a letter or digit (pattern {SLUG_PATTERN}). try {hint!r}."
         )
     return slug
 

@@ -1,0 +1,213 @@
+"""Restore and check invariant I1 between the brain table and Mem0.
+
+I1: a row with sync_state='synced' exists exactly when one Mem0 memory exists with that
+memory_id, the same entity and the same content hash; no Mem0 memory carrying brain metadata
+lacks a row. `areconcile` repairs any state a crash can leave; `acheck_invariant` only reports.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .index import IndexHit, content_hash, entity_key
+from .service import _ROW_COLUMNS, MemoryService, _fetchone
+
+
+@dataclass
+class ReconcileReport:
+    """What reconcile found and did (in dry-run mode: what it would do)."""
+
+    rows_checked: int = 0
+    index_memories_checked: int = 0
+    already_synced: int = 0
+    pushed_pending: int = 0
+    recreated_missing: int = 0
+    repaired_drift: int = 0
+    adopted_orphans: int = 0
+    deleted_duplicates: int = 0
+    deleted_orphans: int = 0
+    finished_forgets: int = 0
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def changes(self) -> int:
+        return (
+            self.pushed_pending
+            + self.recreated_missing
+            + self.repaired_drift
+            + self.adopted_orphans
+            + self.deleted_duplicates
+            + self.deleted_orphans
+            + self.finished_forgets
+        )
+
+
+@dataclass
+class InvariantReport:
+    violations: list[str] = field(default_factory=list)
+    rows: int = 0
+    index_memories: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def _drifted(row: dict[str, Any], hit: IndexHit) -> bool:
+    meta = hit.metadata
+    return (
+        content_hash(hit.content) != row["content_hash"]
+        or meta.get("user_id") != entity_key(row["scope"], row["entity_id"])
+        or meta.get("brain_id") != str(row["id"])
+        or meta.get("category") != row["category"]
+    )
+
+
+async def acheck_invariant(service: MemoryService) -> InvariantReport:
+    """Report every I1 violation. Read-only; run it when no saves are in flight."""
+    hits = await service.index.alist()
+    by_id = {h.memory_id: h for h in hits}
+    by_brain: dict[int | None, list[IndexHit]] = defaultdict(list)
+    for h in hits:
+        by_brain[h.brain_id].append(h)
+    report = InvariantReport(index_memories=len(hits))
+    async with service.pool.connection() as conn:
+        rows = await (await conn.execute(f"SELECT {_ROW_COLUMNS} FROM brain_memories ORDER BY id")).fetchall()
+    report.rows = len(rows)
+    row_ids = set()
+    for row in rows:
+        row_ids.add(row["id"])
+        tagged = by_brain.get(row["id"], [])
+        where = f"{row['scope']}:{row['entity_id']}/{row['slug']}"
+        if row["sync_state"] != "synced":
+            report.violations.append(f"{where}: row is {row['sync_state']}")
+            continue
+        hit = by_id.get(row["memory_id"])
+        if hit is None:
+            report.violations.append(f"{where}: synced row points at missing Mem0 memory {row['memory_id']}")
+        elif _drifted(row, hit):
+            report.violations.append(f"{where}: Mem0 memory {hit.memory_id} differs from the row")
+        extras = [h.memory_id for h in tagged if h.memory_id != row["memory_id"]]
+        if extras:
+            report.violations.append(f"{where}: duplicate Mem0 memories {extras}")
+    for h in hits:
+        if h.brain_id not in row_ids:
+            report.violations.append(f"Mem0 memory {h.memory_id} (brain_id {h.brain_id}) has no brain row")
+    return report
+
+
+async def areconcile(
+    service: MemoryService,
+    *,
+    dry_run: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> ReconcileReport:
+    """Bring Mem0 back to a 1:1 copy of the brain. Safe to run while agents are saving.
+
+    Each repair re-reads its row under the same per-key advisory lock that saves take, so a save
+    in flight is either finished before the repair looks or starts after it.
+    """
+    report = ReconcileReport(dry_run=dry_run)
+    hits = await service.index.alist()
+    report.index_memories_checked = len(hits)
+    by_brain: dict[int | None, list[IndexHit]] = defaultdict(list)
+    for h in hits:
+        by_brain[h.brain_id].append(h)
+    async with service.pool.connection() as conn:
+        keys = await (
+            await conn.execute("SELECT id, scope, entity_id, slug FROM brain_memories ORDER BY id")
+        ).fetchall()
+    if on_total is not None:
+        on_total(len(keys) + len(by_brain))
+    seen_rows: set[int] = set()
+    for key in keys:
+        seen_rows.add(key["id"])
+        await _reconcile_row(service, key, by_brain.pop(key["id"], []), report, dry_run)
+        if on_progress is not None:
+            on_progress(1)
+    for brain_id, orphans in by_brain.items():
+        if brain_id not in seen_rows:
+            await _reconcile_orphans(service, brain_id, orphans, report, dry_run)
+        if on_progress is not None:
+            on_progress(1)
+    return report
+
+
+async def _reconcile_row(
+    service: MemoryService,
+    key: dict[str, Any],
+    tagged: list[IndexHit],
+    report: ReconcileReport,
+    dry_run: bool,
+) -> None:
+    report.rows_checked += 1
+    async with service._key_lock(key["scope"], key["entity_id"], key["slug"]) as conn:
+        row = await _fetchone(conn, f"SELECT {_ROW_COLUMNS} FROM brain_memories WHERE id = %s", (key["id"],))
+        if row is None:
+            return  # forgotten since the listing; its Mem0 copies are handled as orphans next run
+        if row["sync_state"] == "deleting":
+            report.finished_forgets += 1
+            if not dry_run:
+                await service._purge_index(row)
+                await conn.execute("DELETE FROM brain_memories WHERE id = %s", (row["id"],))
+            return
+        # Re-read Mem0 for this row now that we hold the lock: the listing may be stale.
+        tagged = await service.index.alist(brain_id=int(row["id"]))
+        current = await service.index.aget(row["memory_id"]) if row["memory_id"] else None
+        keeper = current or (tagged[0] if tagged else None)
+        duplicates = [h for h in tagged if keeper is None or h.memory_id != keeper.memory_id]
+        report.deleted_duplicates += len(duplicates)
+        if not dry_run:
+            for dup in duplicates:
+                await service.index.adelete(dup.memory_id)
+        if keeper is None:
+            report.recreated_missing += 1
+        elif current is None:
+            report.adopted_orphans += 1
+        elif _drifted(row, keeper):
+            report.repaired_drift += 1
+        elif row["sync_state"] == "pending":
+            report.pushed_pending += 1
+        else:
+            report.already_synced += 1
+            return
+        if dry_run:
+            return
+        if keeper is not None and keeper.memory_id != row["memory_id"]:
+            # Point the row at the adopted memory first so _push updates it instead of adding.
+            row["memory_id"] = keeper.memory_id
+        memory_id = await service._push(row)
+        await conn.execute(
+            "UPDATE brain_memories SET sync_state = 'synced', memory_id = %s WHERE id = %s AND version = %s",
+            (memory_id, row["id"], row["version"]),
+        )
+
+
+async def _reconcile_orphans(
+    service: MemoryService,
+    brain_id: int | None,
+    orphans: list[IndexHit],
+    report: ReconcileReport,
+    dry_run: bool,
+) -> None:
+    """Mem0 memories tagged with a brain_id that has no row: delete them, unless a save created
+    that row after our listing (checked under the row's key lock)."""
+    for orphan in orphans:
+        meta = orphan.metadata
+        scope, entity, slug = str(meta.get("scope")), str(meta.get("entity")), str(meta.get("slug"))
+        async with service._key_lock(scope, entity, slug) as conn:
+            row = None
+            if brain_id is not None:
+                row = await _fetchone(conn, "SELECT id FROM brain_memories WHERE id = %s", (brain_id,))
+            if row is not None:
+                continue
+            report.deleted_orphans += 1
+            if not dry_run:
+                await service.index.adelete(orphan.memory_id)
