@@ -1,0 +1,323 @@
+"""Memory tools built from a MemoryService.
+
+Every tool takes its identity from the runtime (see `identity.py`); none has an identity
+argument in the schema the model sees. Error handling follows one rule:
+
+* what the model can fix (bad slug, empty content, unknown slug) and what it can work around
+  (Mem0 or Postgres down) becomes an error `ToolMessage` (`status="error"`), worded for the model,
+  and the conversation goes on;
+* a missing identity (`BrainConfigurationError`) is raised. It is not a `ToolException`, so
+  neither the tool nor ToolNode's default `handle_tool_errors` turns it into a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+import psycopg
+import psycopg_pool
+from langchain.tools import ToolRuntime
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from pydantic import BaseModel, Field
+
+from ..brain.errors import MemoryBackendError, MemoryNotFoundError, MemoryValidationError
+from ..brain.service import MemoryService
+from ..brain.validation import COMPANY_CATEGORIES, USER_CATEGORIES, Scope
+from .identity import SCOPE_KEY, current_actor, resolve_identity
+
+MAX_TOOL_K = 20
+DEFAULT_TOOL_K = 5
+
+#: Failures of the storage services themselves. The service wraps most of them in
+#: MemoryBackendError already; these cover the read paths that it does not wrap.
+_OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    MemoryBackendError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg_pool.PoolTimeout,
+    psycopg_pool.PoolClosed,
+    ConnectionError,
+    TimeoutError,
+)
+
+_SCOPE_WORDS = {"user": "the current user's private", "company": "the current user's company's shared"}
+
+
+def _categories(scope: Scope) -> str:
+    return ", ".join(USER_CATEGORIES if scope == "user" else COMPANY_CATEGORIES)
+
+
+class SearchMemoryArgs(BaseModel):
+    """Arguments of a search tool, as the model sees them."""
+
+    query: str = Field(description="What to look for, in natural language.")
+    k: int = Field(
+        default=DEFAULT_TOOL_K, ge=1, le=MAX_TOOL_K, description="How many memories to return (1-20)."
+    )
+    category: str | None = Field(default=None, description="Only return memories of this category.")
+
+
+class SaveMemoryArgs(BaseModel):
+    """Arguments of a save tool, as the model sees them."""
+
+    slug: str = Field(
+        description="Stable key for this memory: lowercase letters, digits, '_', '.', '-', e.g."
+        " 'company_tax_regime'. Saving an existing slug replaces its content."
+    )
+    content: str = Field(description="The fact to remember, as one or two self-contained sentences.")
+    category: str | None = Field(default=None, description="Category, e.g. profile, preference, fact.")
+
+
+class ForgetMemoryArgs(BaseModel):
+    """Arguments of the forget tool, as the model sees them."""
+
+    scope: Literal["user", "company"] = Field(description="'user' for personal, 'company' for shared memory.")
+    slug: str = Field(description="The exact slug of the memory to delete (search first if unsure).")
+
+
+async def _guarded(call: Callable[[], Awaitable[Any]]) -> Any:
+    """Run a service call, turning model-fixable errors and outages into ToolException."""
+    try:
+        return await call()
+    except (MemoryValidationError, MemoryNotFoundError) as exc:
+        raise ToolException(str(exc)) from exc
+    except _OUTAGE_ERRORS as exc:
+        text = str(exc) if isinstance(exc, MemoryBackendError) else f"{type(exc).__name__}"
+        raise ToolException(
+            f"memory storage is unavailable right now ({text}). Continue the conversation without it"
+            " and tell the user that memory could not be reached."
+        ) from exc
+
+
+def _runtime_parts(runtime: ToolRuntime[Any, Any] | None) -> tuple[Any, dict[str, Any]]:
+    """Context and config of the current call; outside ToolNode, of the enclosing graph run."""
+    if runtime is not None:
+        return runtime.context, dict(runtime.config or {})
+    # Called directly (e.g. `await tool.ainvoke(...)` inside a node): use the ambient run.
+    try:
+        from langgraph.config import get_config
+        from langgraph.runtime import get_runtime
+
+        return get_runtime().context, dict(get_config())
+    except RuntimeError:
+        return None, {}
+
+
+def create_search_memory_tool(
+    service: MemoryService,
+    scope: Scope,
+    *,
+    name: str | None = None,
+    instructions: str | None = None,
+) -> BaseTool:
+    """A tool that searches one scope's memories of the caller.
+
+    Args:
+        service: the MemoryService to search.
+        scope: "user" (private to the caller) or "company" (shared by the caller's company).
+        name: tool name; default `search_user_memory` / `search_company_memory`.
+        instructions: the description the model reads; a sensible default is provided.
+
+    Returns:
+        A tool whose content is a readable list of hits and whose artifact is the list of
+        hit dicts (slug, content, category, score, updated_at).
+    """
+    key = SCOPE_KEY[scope]
+
+    async def search(
+        query: str,
+        runtime: ToolRuntime[Any, Any] | None = None,
+        k: int = DEFAULT_TOOL_K,
+        category: str | None = None,
+    ) -> tuple[str, list[dict[str, Any]]]:
+        context, config = _runtime_parts(runtime)
+        entity = resolve_identity(key, context=context, config=config)
+        hits = await _guarded(lambda: service.asearch(scope, entity, query, k=k, category=category))
+        artifact = [h.as_dict() for h in hits]
+        if not hits:
+            return f"No {scope} memories match {query!r}.", artifact
+        lines = [f"{len(hits)} {scope} memories, best first:"]
+        lines += [f"- [{h.slug}] ({h.category}) {h.content}" for h in hits]
+        return "\n".join(lines), artifact
+
+    description = instructions or (
+        f"Search {_SCOPE_WORDS[scope]} long-term memory. Use it before answering questions that may"
+        f" depend on facts saved earlier, in this or other conversations. Categories: {_categories(scope)}."
+    )
+    return StructuredTool.from_function(
+        coroutine=search,
+        name=name or f"search_{scope}_memory",
+        description=description,
+        args_schema=SearchMemoryArgs,
+        response_format="content_and_artifact",
+        handle_tool_error=True,
+        metadata={"brain_scope": scope, "brain_action": "search"},
+    )
+
+
+def create_save_memory_tool(
+    service: MemoryService,
+    scope: Scope,
+    *,
+    name: str | None = None,
+    instructions: str | None = None,
+    agent_name: str | None = None,
+) -> BaseTool:
+    """A tool that creates or replaces one memory (by slug) of the caller's user or company.
+
+    Args:
+        service: the MemoryService to write to.
+        scope: "user" or "company".
+        name: tool name; default `save_user_memory` / `save_company_memory`.
+        instructions: the description the model reads.
+        agent_name: recorded as the actor in brain_history (default: the agent's graph name).
+    """
+    key = SCOPE_KEY[scope]
+
+    async def save(
+        slug: str,
+        content: str,
+        runtime: ToolRuntime[Any, Any] | None = None,
+        category: str | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        context, config = _runtime_parts(runtime)
+        entity = resolve_identity(key, context=context, config=config)
+        actor = current_actor(agent_name, context=context, config=config)
+        result = await _guarded(
+            lambda: service.asave(
+                scope, entity, slug, content, category=category, actor=actor, reason="agent"
+            )
+        )
+        verb = {"created": "Saved", "updated": "Updated", "unchanged": "Already saved (unchanged)"}
+        text = f"{verb[result.status]} {scope} memory {result.slug!r} (version {result.version})."
+        return text, {"status": result.status, "slug": result.slug, "version": result.version, "scope": scope}
+
+    description = instructions or (
+        f"Save a durable fact to {_SCOPE_WORDS[scope]} long-term memory under a stable slug."
+        + (
+            " Use it for facts about the user (profile, preferences, goals) worth recalling in later"
+            " conversations."
+            if scope == "user"
+            else " Use it for facts about the company that every colleague and agent should know."
+        )
+        + f" Categories: {_categories(scope)}."
+    )
+    return StructuredTool.from_function(
+        coroutine=save,
+        name=name or f"save_{scope}_memory",
+        description=description,
+        args_schema=SaveMemoryArgs,
+        response_format="content_and_artifact",
+        handle_tool_error=True,
+        metadata={"brain_scope": scope, "brain_action": "save"},
+    )
+
+
+def create_forget_memory_tool(
+    service: MemoryService,
+    *,
+    name: str = "forget_memory",
+    instructions: str | None = None,
+    agent_name: str | None = None,
+) -> BaseTool:
+    """A tool that deletes one memory of the caller's user or company from both stores."""
+
+    async def forget(
+        scope: Scope, slug: str, runtime: ToolRuntime[Any, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        context, config = _runtime_parts(runtime)
+        if scope not in SCOPE_KEY:
+            raise ToolException(f"scope must be 'user' or 'company', not {scope!r}.")
+        entity = resolve_identity(SCOPE_KEY[scope], context=context, config=config)
+        actor = current_actor(agent_name, context=context, config=config)
+        record = await _guarded(lambda: service.aforget(scope, entity, slug, actor=actor, reason="agent"))
+        return f"Forgot {scope} memory {record.slug!r}.", {"scope": scope, "slug": record.slug}
+
+    description = instructions or (
+        "Delete one memory by its exact slug when the user asks to forget it or it is wrong."
+        " scope is 'user' (private) or 'company' (shared)."
+    )
+    return StructuredTool.from_function(
+        coroutine=forget,
+        name=name,
+        description=description,
+        args_schema=ForgetMemoryArgs,
+        response_format="content_and_artifact",
+        handle_tool_error=True,
+        metadata={"brain_action": "forget"},
+    )
+
+
+def create_search_user_memory_tool(
+    service: MemoryService, *, name: str = "search_user_memory", instructions: str | None = None
+) -> BaseTool:
+    """`search_user_memory(query, k?, category?)` on the caller's private memory."""
+    return create_search_memory_tool(service, "user", name=name, instructions=instructions)
+
+
+def create_save_user_memory_tool(
+    service: MemoryService,
+    *,
+    name: str = "save_user_memory",
+    instructions: str | None = None,
+    agent_name: str | None = None,
+) -> BaseTool:
+    """`save_user_memory(slug, content, category?)` on the caller's private memory."""
+    return create_save_memory_tool(
+        service, "user", name=name, instructions=instructions, agent_name=agent_name
+    )
+
+
+def create_search_company_memory_tool(
+    service: MemoryService, *, name: str = "search_company_memory", instructions: str | None = None
+) -> BaseTool:
+    """`search_company_memory(query, k?, category?)` on the caller's company memory."""
+    return create_search_memory_tool(service, "company", name=name, instructions=instructions)
+
+
+def create_save_company_memory_tool(
+    service: MemoryService,
+    *,
+    name: str = "save_company_memory",
+    instructions: str | None = None,
+    agent_name: str | None = None,
+) -> BaseTool:
+    """`save_company_memory(slug, content, category?)` on the caller's company memory."""
+    return create_save_memory_tool(
+        service, "company", name=name, instructions=instructions, agent_name=agent_name
+    )
+
+
+def create_memory_tools(
+    service: MemoryService,
+    *,
+    company: bool = True,
+    company_writes: bool = True,
+    forget: bool = True,
+    agent_name: str | None = None,
+) -> list[BaseTool]:
+    """The standard memory tool set.
+
+    Args:
+        service: the MemoryService behind every tool.
+        company: include the company-memory tools.
+        company_writes: include `save_company_memory` (read-only company memory when False).
+        forget: include `forget_memory`.
+        agent_name: recorded as the actor of changes in brain_history.
+
+    Returns:
+        `search_user_memory`, `save_user_memory`, then (optionally) `search_company_memory`,
+        `save_company_memory` and `forget_memory`.
+    """
+    tools: list[BaseTool] = [
+        create_search_user_memory_tool(service),
+        create_save_user_memory_tool(service, agent_name=agent_name),
+    ]
+    if company:
+        tools.append(create_search_company_memory_tool(service))
+        if company_writes:
+            tools.append(create_save_company_memory_tool(service, agent_name=agent_name))
+    if forget:
+        tools.append(create_forget_memory_tool(service, agent_name=agent_name))
+    return tools
