@@ -1,0 +1,552 @@
+"""BrainSaver: the official `AsyncPostgresSaver`, extended for long-lived threads.
+
+What it adds on top of langgraph-checkpoint-postgres:
+
+* runs on a pool with health checks and `prepare_threshold=None` (safe behind PgBouncer);
+* `setup()` under an advisory lock, safe from many processes at once, and it also creates
+  langgraph-brain's own tables (the `chat_messages` transcript);
+* `aprune(..., keep=N)` keeps the newest N checkpoints per namespace (upstream keeps 1);
+* `adelete_for_runs`, `acopy_thread`, a thread TTL sweep and `adelete_user`;
+* optional automatic pruning at the start of every turn (`keep_checkpoints`), which with
+  compaction (see `compaction.py`) keeps turn cost and disk flat as a thread grows;
+* a transcript (`Transcript`) and `aget_session()`, the whole conversation of a thread;
+* refuses to silently corrupt text (`BrainSerializer`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
+from langgraph.checkpoint.postgres import _ainternal
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.postgres.base import (
+    PRUNE_BLOBS_SQL,
+    PRUNE_CHECKPOINTS_SQL,
+    PRUNE_HEADS_SQL,
+    PRUNE_PARENTS_SQL,
+    PRUNE_REFERENCED_BLOBS_SQL,
+    PRUNE_SNAPSHOT_SQL,
+    PRUNE_SUBGRAPH_CALLS_SQL,
+    PRUNE_UNKEPT_SQL,
+    PRUNE_WRITES_SQL,
+    _aexecute,
+    _garbage_blobs,
+    _refuse_delta_threads,
+    _Statements,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from langgraph_brain.db import amigrate, open_async_pool, resolve_database_url
+from langgraph_brain.settings import BrainSettings, get_settings
+
+from .serde import BrainSerializer
+from .transcript import COPY_THREAD_SQL, DELETE_THREADS_SQL, Transcript
+
+logger = logging.getLogger(__name__)
+
+# Distinct from the brain migrations' key: both may be held by one process at once.
+SETUP_LOCK_KEY = 0x6272_6169_6E01  # "brain\1"
+
+# Newest `keep` checkpoints of every namespace of one thread. The thread's rows are few once
+# pruning runs every turn, so a window over them is cheap.
+_LATEST_N_SQL = """
+SELECT checkpoint_ns, checkpoint_id FROM (
+    SELECT checkpoint_ns, checkpoint_id,
+           row_number() OVER (PARTITION BY checkpoint_ns ORDER BY checkpoint_id DESC) AS rn
+    FROM checkpoints WHERE thread_id = %s
+) AS ranked
+WHERE rn <= %s
+"""
+
+_RUN_CHECKPOINTS_SQL = """
+DELETE FROM checkpoints WHERE metadata->>'run_id' = ANY(%s)
+RETURNING thread_id, checkpoint_ns, checkpoint_id
+"""
+
+_USER_THREADS_SQL = "SELECT DISTINCT thread_id FROM checkpoints WHERE metadata->>'user_id' = %s"
+
+# Threads whose newest root checkpoint is older than the cutoff. `ts` is an ISO-8601 UTC string
+# written by LangGraph, which sorts like the instant it names.
+_EXPIRED_THREADS_SQL = """
+SELECT thread_id FROM checkpoints
+WHERE checkpoint_ns = ''
+GROUP BY thread_id
+HAVING max(checkpoint->>'ts') < %s
+"""
+
+_COPY_CHECKPOINTS_SQL = """
+INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type,
+                         checkpoint, metadata)
+SELECT %s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata
+FROM checkpoints WHERE thread_id = %s
+ON CONFLICT DO NOTHING
+"""
+_COPY_BLOBS_SQL = """
+INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
+SELECT %s, checkpoint_ns, channel, version, type, blob
+FROM checkpoint_blobs WHERE thread_id = %s
+ON CONFLICT DO NOTHING
+"""
+_COPY_WRITES_SQL = """
+INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx,
+                               channel, type, blob)
+SELECT %s, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob
+FROM checkpoint_writes WHERE thread_id = %s
+ON CONFLICT DO NOTHING
+"""
+
+# Created after upstream's own migrations. CONCURRENTLY: setup may run against a live table.
+_EXTRA_SETUP_SQL = (
+    "CREATE INDEX CONCURRENTLY IF NOT EXISTS checkpoints_brain_user_id_idx "
+    "ON checkpoints ((metadata->>'user_id')) WHERE metadata ? 'user_id'",
+)
+
+
+def _keep_latest_n(thread_id: str, keep: int) -> _Statements:
+    """One thread's prune transaction keeping the newest `keep` checkpoints per namespace.
+
+    Upstream's `_keep_latest` generalised from 1 to N; same snapshot, same subgraph-call and
+    pending-sends rules, same DeltaChannel refusal, so what a run saves meanwhile is untouched.
+    """
+    yield PRUNE_SNAPSHOT_SQL, (), False
+    heads = yield PRUNE_HEADS_SQL, (thread_id,) * 4, True
+    yield from _refuse_delta_threads([thread_id])
+    latest = yield _LATEST_N_SQL, (thread_id, keep), True
+    kept: dict[str, list[str]] = {}
+    for r in latest:
+        kept.setdefault(r["checkpoint_ns"], []).append(r["checkpoint_id"])
+    for h in heads:
+        # A pre-v4 head reads its pending sends from its parent: keep that one too.
+        if h["sends_parent"] and h["sends_parent"] not in kept.setdefault(h["checkpoint_ns"], []):
+            kept[h["checkpoint_ns"]].append(h["sends_parent"])
+    calls = {
+        h["checkpoint_ns"]
+        for h in heads
+        if ":" in h["checkpoint_ns"] and h["root_saved"] and h["root"] not in kept.get("", ())
+    }
+    if calls:
+        for sql in PRUNE_SUBGRAPH_CALLS_SQL:
+            yield sql, (thread_id, list(calls)), False
+    for ns, ids in kept.items():
+        if ns in calls:
+            continue
+        unkept = yield PRUNE_UNKEPT_SQL, (thread_id, ns, ids), True
+        if unkept:
+            deleted = [r["checkpoint_id"] for r in unkept]
+            yield PRUNE_WRITES_SQL, (thread_id, ns, deleted), False
+        freed = yield PRUNE_CHECKPOINTS_SQL, (thread_id, ns, ids), True
+        yield PRUNE_PARENTS_SQL, (thread_id, ns, ids, ids), False
+        if freed:
+            referenced = yield PRUNE_REFERENCED_BLOBS_SQL, (thread_id, ns), True
+            for channel, versions in _garbage_blobs(freed, referenced).items():
+                yield PRUNE_BLOBS_SQL, (thread_id, ns, channel, versions), False
+
+
+class BrainSaver(AsyncPostgresSaver):
+    """`AsyncPostgresSaver` with pruning, run/thread/user deletion, TTL, and a transcript.
+
+    Args:
+        conn: A pool from `langgraph_brain.db.open_async_pool` (shared with the rest of the app)
+            or a single autocommit connection with dict rows.
+        pipe: Upstream's pipeline option; only with a single connection.
+        serde: Serializer; `BrainSerializer` by default (refuses lone surrogates).
+        keep_checkpoints: When set, every turn (a root checkpoint with source "input") prunes
+            the thread to its newest N checkpoints per namespace, in a background task (see
+            `adrain`). None keeps every checkpoint, like stock. Time travel then reaches back
+            only N checkpoints.
+    """
+
+    def __init__(
+        self,
+        conn: _ainternal.Conn,
+        pipe: Any | None = None,
+        serde: SerializerProtocol | None = None,
+        *,
+        keep_checkpoints: int | None = None,
+    ) -> None:
+        super().__init__(conn, pipe=pipe, serde=serde or BrainSerializer())
+        if keep_checkpoints is not None and keep_checkpoints < 1:
+            raise ValueError("keep_checkpoints must be >= 1 or None")
+        self.keep_checkpoints = keep_checkpoints
+        self.transcript = Transcript(conn, self.serde)
+        self._pruning: set[str] = set()
+        self._prune_again: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    @asynccontextmanager
+    async def from_conn_string(
+        cls,
+        conn_string: str,
+        *,
+        pipeline: bool = False,
+        serde: SerializerProtocol | None = None,
+        keep_checkpoints: int | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
+        setup: bool = True,
+    ) -> AsyncIterator[BrainSaver]:
+        """Open a health-checked pool on `conn_string`, run `setup()`, yield a saver, close the pool.
+
+        Args:
+            conn_string: Postgres connection string.
+            pipeline: Not supported with a pool; must be False (kept for signature parity).
+            serde: Serializer override.
+            keep_checkpoints: See the class docstring.
+            min_size: Pool minimum size.
+            max_size: Pool maximum size.
+            setup: Run `setup()` before yielding (safe to repeat, and from many processes).
+        """
+        if pipeline:
+            raise ValueError("BrainSaver runs on a pool; pipeline mode needs a single connection")
+        pool = await open_async_pool(conn_string, min_size=min_size, max_size=max_size, name="brain-saver")
+        try:
+            saver = cls(pool, serde=serde, keep_checkpoints=keep_checkpoints)
+            if setup:
+                await saver.setup()
+            try:
+                yield saver
+            finally:
+                await saver.adrain()
+        finally:
+            await pool.close()
+
+    # ------------------------------------------------------------------ setup
+
+    async def setup(self) -> None:
+        """Create or upgrade the checkpoint tables and langgraph-brain's own, once per database.
+
+        Safe to call from many processes at once: the work runs under an advisory lock. Waiters
+        poll `pg_try_advisory_lock` instead of blocking in `pg_advisory_lock`, because upstream's
+        migrations use CREATE INDEX CONCURRENTLY, which waits for every open transaction, and a
+        blocked `pg_advisory_lock` call is one: that would deadlock.
+        """
+        async with _ainternal.get_connection(self.conn) as conn:
+            await self._acquire_setup_lock(conn)
+            try:
+                await amigrate(conn)
+                await self._run_upstream_migrations(conn)
+                for sql in _EXTRA_SETUP_SQL:
+                    await conn.execute(sql.encode())
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK_KEY,))
+
+    @staticmethod
+    async def _acquire_setup_lock(conn: AsyncConnection[Any]) -> None:
+        delay = 0.02
+        while True:
+            cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (SETUP_LOCK_KEY,))
+            row: Any = await cur.fetchone()
+            if row["ok"] if isinstance(row, dict) else row[0]:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    async def _run_upstream_migrations(self, conn: AsyncConnection[Any]) -> None:
+        # Same steps as AsyncPostgresSaver.setup(), on the connection that holds the lock.
+        await conn.execute(self.MIGRATIONS[0].encode())
+        cur = await conn.execute("SELECT v FROM checkpoint_migrations ORDER BY v DESC LIMIT 1")
+        row: Any = await cur.fetchone()
+        version = -1 if row is None else (row["v"] if isinstance(row, dict) else row[0])
+        for v in range(version + 1, len(self.MIGRATIONS)):
+            await conn.execute(self.MIGRATIONS[v].encode())
+            await conn.execute("INSERT INTO checkpoint_migrations (v) VALUES (%s)", (v,))
+
+    # ------------------------------------------------------------------ writes
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Save a checkpoint; at the start of a turn, also prune the thread when configured."""
+        next_config = await super().aput(config, checkpoint, metadata, new_versions)
+        configurable = config["configurable"]
+        if (
+            self.keep_checkpoints is not None
+            and configurable.get("checkpoint_ns", "") == ""
+            and metadata.get("source") == "input"
+        ):
+            # Once per turn, after the turn's first checkpoint is saved, so the chain the running
+            # turn writes onto is among the kept ones. In the background: pruning reads one
+            # snapshot and never touches what the turn saves meanwhile (upstream's design), so
+            # the turn need not wait for it.
+            self._schedule_prune(str(configurable["thread_id"]))
+        return next_config
+
+    def _schedule_prune(self, thread_id: str) -> None:
+        if self.keep_checkpoints is None:
+            return
+        # Two prunes of one thread at once can deadlock each other: with one in flight, ask it
+        # to run once more when done, so the newest turn is always covered.
+        if thread_id in self._pruning:
+            self._prune_again.add(thread_id)
+            return
+        self._pruning.add(thread_id)
+        task = asyncio.get_running_loop().create_task(self._prune_loop(thread_id, self.keep_checkpoints))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _prune_loop(self, thread_id: str, keep: int) -> None:
+        try:
+            while True:
+                self._prune_again.discard(thread_id)
+                await self._prune_one(thread_id, keep)
+                if thread_id not in self._prune_again:
+                    return
+        finally:
+            self._pruning.discard(thread_id)
+
+    async def _prune_one(self, thread_id: str, keep: int) -> None:
+        try:
+            async with self._cursor() as cur, cur.connection.transaction():
+                await _aexecute(cur, _keep_latest_n(thread_id, keep))
+        except NotImplementedError:
+            logger.info("thread %s uses a DeltaChannel; not pruned", thread_id)
+        except Exception:
+            # A failed prune only leaves extra checkpoints behind; the next turn retries.
+            logger.warning("pruning thread %s failed", thread_id, exc_info=True)
+
+    async def adrain(self) -> None:
+        """Wait for background pruning to finish (call before closing the pool, and in tests)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    @asynccontextmanager
+    async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
+        """Like upstream's, minus the saver-wide lock when running on a pool.
+
+        Upstream serialises every statement of a saver behind one asyncio lock, which a single
+        shared connection needs. Each pool checkout is its own connection, so with a pool the
+        lock only queues unrelated threads' turns behind one another.
+        """
+        if self.pipe is not None or not isinstance(self.conn, AsyncConnectionPool):
+            async with super()._cursor(pipeline=pipeline) as cur:
+                yield cur
+            return
+        async with self.conn.connection() as conn:
+            if pipeline and self.supports_pipeline:
+                async with conn.pipeline(), conn.cursor(binary=True, row_factory=dict_row) as cur:
+                    yield cur
+            elif pipeline:
+                async with conn.transaction(), conn.cursor(binary=True, row_factory=dict_row) as cur:
+                    yield cur
+            else:
+                async with conn.cursor(binary=True, row_factory=dict_row) as cur:
+                    yield cur
+
+    # ------------------------------------------------------------------ prune / delete / copy
+
+    async def aprune(
+        self,
+        thread_ids: Sequence[str],
+        *,
+        strategy: str = "keep_latest",
+        keep: int = 1,
+    ) -> None:
+        """Prune checkpoints of `thread_ids`.
+
+        Args:
+            thread_ids: Threads to prune.
+            strategy: "keep_latest" keeps the newest `keep` checkpoints per namespace (with the
+                upstream rules for subgraph calls and pending sends); "delete" removes all of
+                the threads' checkpoints. The transcript is never touched by pruning.
+            keep: How many checkpoints per namespace "keep_latest" keeps (>= 1).
+
+        Raises:
+            NotImplementedError: keep_latest on a thread that uses a DeltaChannel.
+        """
+        if keep < 1:
+            raise ValueError("keep must be >= 1")
+        if keep == 1 or strategy != "keep_latest":
+            await super().aprune(thread_ids, strategy=strategy)
+            return
+        if isinstance(thread_ids, str):
+            raise TypeError("thread_ids must be a sequence of thread IDs, not a str")
+        ids = [str(t) for t in thread_ids]
+        if not ids:
+            return
+        async with self._cursor() as cur:
+            await _aexecute(cur, _refuse_delta_threads(ids))
+        for thread_id in ids:
+            async with self._cursor() as cur, cur.connection.transaction():
+                await _aexecute(cur, _keep_latest_n(thread_id, keep))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (all namespaces) written by `run_ids`, with their writes.
+
+        Checkpoints of other runs that pointed at a deleted one as parent lose that link, and
+        blobs no remaining checkpoint references are removed.
+        """
+        if isinstance(run_ids, str):
+            raise TypeError("run_ids must be a sequence of run IDs, not a str")
+        runs = [str(r) for r in run_ids]
+        if not runs:
+            return
+        async with self._cursor() as cur, cur.connection.transaction():
+            await cur.execute(_RUN_CHECKPOINTS_SQL, (runs,))
+            deleted = await cur.fetchall()
+            by_ns: dict[tuple[str, str], list[str]] = {}
+            for r in deleted:
+                by_ns.setdefault((r["thread_id"], r["checkpoint_ns"]), []).append(r["checkpoint_id"])
+            for (thread_id, ns), cids in by_ns.items():
+                await cur.execute(PRUNE_WRITES_SQL, (thread_id, ns, cids))
+                await cur.execute(
+                    "UPDATE checkpoints SET parent_checkpoint_id = NULL "
+                    "WHERE thread_id = %s AND checkpoint_ns = %s AND parent_checkpoint_id = ANY(%s)",
+                    (thread_id, ns, cids),
+                )
+                await cur.execute(
+                    """
+                    DELETE FROM checkpoint_blobs b
+                    WHERE b.thread_id = %s AND b.checkpoint_ns = %s AND NOT EXISTS (
+                        SELECT 1 FROM checkpoints c
+                        WHERE c.thread_id = b.thread_id AND c.checkpoint_ns = b.checkpoint_ns
+                        AND c.checkpoint -> 'channel_versions' ->> b.channel = b.version
+                    )
+                    """,
+                    (thread_id, ns),
+                )
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint, blob and write of a thread, and its transcript, to another.
+
+        The whole parent chain is copied, as the base class requires. Rows the target already
+        has are left as they are. A missing source copies nothing.
+        """
+        src, dst = str(source_thread_id), str(target_thread_id)
+        if src == dst:
+            return
+        async with self._cursor() as cur, cur.connection.transaction():
+            for sql in (_COPY_CHECKPOINTS_SQL, _COPY_BLOBS_SQL, _COPY_WRITES_SQL, COPY_THREAD_SQL):
+                await cur.execute(sql, (dst, src))
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Delete a thread's checkpoints, blobs, writes and transcript."""
+        await self.adelete_threads([thread_id])
+
+    async def adelete_threads(self, thread_ids: Sequence[str]) -> None:
+        """Delete several threads in one transaction (checkpoints, blobs, writes, transcript)."""
+        ids = [str(t) for t in thread_ids]
+        if not ids:
+            return
+        async with self._cursor() as cur, cur.connection.transaction():
+            for sql in (
+                "DELETE FROM checkpoints WHERE thread_id = ANY(%s)",
+                "DELETE FROM checkpoint_blobs WHERE thread_id = ANY(%s)",
+                "DELETE FROM checkpoint_writes WHERE thread_id = ANY(%s)",
+                DELETE_THREADS_SQL,
+            ):
+                await cur.execute(sql, (ids,))
+
+    async def adelete_user(self, user_id: str) -> list[str]:
+        """Delete every thread whose checkpoint metadata carries `user_id`. Returns their ids.
+
+        LangGraph copies `configurable` keys into checkpoint metadata, so a thread run with
+        `configurable={"user_id": ...}` (as `langgraph dev` and our agents do) is found here.
+        """
+        async with self._cursor() as cur:
+            await cur.execute(_USER_THREADS_SQL, (str(user_id),))
+            threads = sorted(r["thread_id"] for r in await cur.fetchall())
+        await self.adelete_threads(threads)
+        return threads
+
+    async def asweep_expired(self, ttl: timedelta, *, now: datetime | None = None) -> list[str]:
+        """Delete threads whose newest root checkpoint is older than `ttl`. Returns their ids.
+
+        Meant for a periodic job (e.g. `BRAIN_THREAD_TTL_DAYS` from a cron or the CLI).
+        """
+        cutoff = (now or datetime.now(UTC)) - ttl
+        async with self._cursor() as cur:
+            await cur.execute(_EXPIRED_THREADS_SQL, (cutoff.astimezone(UTC).isoformat(),))
+            threads = sorted(r["thread_id"] for r in await cur.fetchall())
+        await self.adelete_threads(threads)
+        return threads
+
+    # ------------------------------------------------------------------ reading a session
+
+    async def aget_session(self, thread_id: str, *, channel: str = "messages") -> list[BaseMessage]:
+        """The whole conversation of a thread: the transcript, then what is still in state.
+
+        Messages are de-duplicated by id, so a message archived by a compaction whose
+        checkpoint was never saved (a crash in between) still appears exactly once.
+        """
+        messages: list[BaseMessage] = []
+        seen: set[str] = set()
+        async for entry in self.transcript.aiter(str(thread_id)):
+            seen.add(entry.message_id)
+            messages.append(entry.message)
+        tup = await self.aget_tuple({"configurable": {"thread_id": str(thread_id), "checkpoint_ns": ""}})
+        if tup is not None:
+            for m in tup.checkpoint["channel_values"].get(channel) or []:
+                if isinstance(m, BaseMessage) and (m.id is None or m.id not in seen):
+                    messages.append(m)
+        return messages
+
+    # ------------------------------------------------------------------ sync bridges
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Sync bridge to `adelete_for_runs`; only from a thread other than the saver's loop."""
+        self._refuse_on_loop("adelete_for_runs")
+        asyncio.run_coroutine_threadsafe(self.adelete_for_runs(run_ids), self.loop).result()
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Sync bridge to `acopy_thread`; only from a thread other than the saver's loop."""
+        self._refuse_on_loop("acopy_thread")
+        asyncio.run_coroutine_threadsafe(
+            self.acopy_thread(source_thread_id, target_thread_id), self.loop
+        ).result()
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int = 1) -> None:
+        """Sync bridge to `aprune`; only from a thread other than the saver's loop."""
+        self._refuse_on_loop("aprune")
+        asyncio.run_coroutine_threadsafe(
+            self.aprune(thread_ids, strategy=strategy, keep=keep), self.loop
+        ).result()
+
+    def _refuse_on_loop(self, name: str) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if running is self.loop:
+            raise asyncio.InvalidStateError(
+                f"Synchronous calls to BrainSaver block its own event loop; use `await saver.{name}(...)`."
+            )
+
+
+@asynccontextmanager
+async def brain_checkpointer(settings: BrainSettings | None = None) -> AsyncIterator[BrainSaver]:
+    """Factory for `langgraph.json`.
+
+    Name it as `"checkpointer": {"path": "langgraph_brain.checkpointers.brain_checkpointer"}`.
+    Connects to `DATABASE_URL`, or starts the embedded Postgres under `BRAIN_DATA_DIR`, runs
+    `setup()`, and prunes each thread to `BRAIN_KEEP_CHECKPOINTS` per turn. The LangGraph
+    server calls it with no arguments and enters the returned async context manager.
+    """
+    s = settings or get_settings()
+    # Starting the embedded server blocks for about a second; keep it off the event loop.
+    url = await asyncio.to_thread(resolve_database_url, s.database_url, Path(s.data_dir))
+    async with BrainSaver.from_conn_string(
+        url,
+        keep_checkpoints=s.keep_checkpoints,
+        min_size=s.pool_min_size,
+        max_size=s.pool_max_size,
+    ) as saver:
+        yield saver
