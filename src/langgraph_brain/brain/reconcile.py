@@ -77,7 +77,7 @@ async def acheck_invariant(service: MemoryService) -> InvariantReport:
     for h in hits:
         by_brain[h.brain_id].append(h)
     report = InvariantReport(index_memories=len(hits))
-    async with service.pool.connection() as conn:
+    async with service.admin_pool.connection() as conn:
         rows = await (await conn.execute(f"SELECT {_ROW_COLUMNS} FROM brain_memories ORDER BY id")).fetchall()
     report.rows = len(rows)
     row_ids = set()
@@ -120,7 +120,7 @@ async def areconcile(
     by_brain: dict[int | None, list[IndexHit]] = defaultdict(list)
     for h in hits:
         by_brain[h.brain_id].append(h)
-    async with service.pool.connection() as conn:
+    async with service.admin_pool.connection() as conn:
         keys = await (
             await conn.execute("SELECT id, scope, entity_id, slug FROM brain_memories ORDER BY id")
         ).fetchall()
@@ -148,7 +148,9 @@ async def _reconcile_row(
     dry_run: bool,
 ) -> None:
     report.rows_checked += 1
-    async with service._key_lock(key["scope"], key["entity_id"], key["slug"]) as conn:
+    async with service._key_lock(
+        key["scope"], key["entity_id"], key["slug"], pool=service.admin_pool
+    ) as conn:
         row = await _fetchone(conn, f"SELECT {_ROW_COLUMNS} FROM brain_memories WHERE id = %s", (key["id"],))
         if row is None:
             return  # forgotten since the listing; its Mem0 copies are handled as orphans next run
@@ -202,7 +204,7 @@ async def _reconcile_orphans(
     for orphan in orphans:
         meta = orphan.metadata
         scope, entity, slug = str(meta.get("scope")), str(meta.get("entity")), str(meta.get("slug"))
-        async with service._key_lock(scope, entity, slug) as conn:
+        async with service._key_lock(scope, entity, slug, pool=service.admin_pool) as conn:
             row = None
             if brain_id is not None:
                 row = await _fetchone(conn, "SELECT id FROM brain_memories WHERE id = %s", (brain_id,))

@@ -13,8 +13,9 @@ save of that slug or `reconcile` finishes. Search only returns synced rows of th
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -26,6 +27,15 @@ from .entities import EntityNormalizer, normalize_entity_id
 from .errors import BrainError, MemoryBackendError, MemoryNotFoundError, MemoryValidationError
 from .index import IndexHit, IndexMemoryMissing, MemoryIndex, content_hash, entity_key
 from .models import Actor, HistoryEntry, MemoryRecord, SaveManyResult, SaveResult, SearchHit
+from .retrieval import (
+    DEFAULT_SEARCH_MODE,
+    RankedHit,
+    RetrievalOptions,
+    SearchMode,
+    akeyword_search,
+    rrf_fuse,
+    validate_mode,
+)
 from .validation import (
     Scope,
     validate_category,
@@ -38,6 +48,10 @@ from .validation import (
 
 T = TypeVar("T")
 Pool = AsyncConnectionPool[AsyncConnection[dict[str, Any]]]
+#: Called with the name of each save/forget protocol step as it is passed, for fault injection:
+#: "after_row_commit", "after_index_write", "before_mark". Raising from it aborts the operation
+#: exactly there, as a crash would.
+FaultHook = Callable[[str], Awaitable[None] | None]
 
 MAX_METADATA_BYTES = 16_384
 _ROW_COLUMNS = (
@@ -53,10 +67,15 @@ class MemoryService:
     thread other than the event loop the service was created on (e.g. sync tools).
 
     Args:
-        pool: async pool on a migrated database (see `langgraph_brain.db.Database`).
+        pool: async pool on a migrated database (see `langgraph_brain.db.Database`). Every
+            tenant-scoped statement runs in a transaction that first sets `brain.scope` and
+            `brain.entity_id` locally, which is what the row-level-security policies check.
         index: the Mem0 backend.
         max_content_chars: longest accepted content (longer is rejected, never truncated).
         normalizers: per-scope entity-id normalisers; default trims, NFKC-folds and lowercases.
+        admin_pool: pool for cross-tenant maintenance (defaults to `pool`).
+        search_mode: default `asearch` mode: "hybrid" (default), "vector" or "keyword".
+        retrieval: fusion and BM25 parameters for hybrid/keyword search.
     """
 
     def __init__(
@@ -66,8 +85,17 @@ class MemoryService:
         *,
         max_content_chars: int = 8000,
         normalizers: Mapping[Scope, EntityNormalizer] | None = None,
+        admin_pool: Pool | None = None,
+        search_mode: str = DEFAULT_SEARCH_MODE,
+        retrieval: RetrievalOptions | None = None,
     ) -> None:
         self.pool = pool
+        self.search_mode: SearchMode = validate_mode(search_mode)
+        self.retrieval = retrieval or RetrievalOptions()
+        # Cross-tenant work (reconcile, export of everything, erase) needs a role that row-level
+        # security lets see every tenant; with RLS on, `pool` is the restricted application role.
+        self.admin_pool = admin_pool or pool
+        self.fault_hook: FaultHook | None = None
         self.index = index
         self.max_content_chars = max_content_chars
         self._normalizers: dict[Scope, EntityNormalizer] = {
@@ -87,15 +115,42 @@ class MemoryService:
         checked = validate_scope(scope)
         return checked, self._normalizers[checked](entity_id)  # type: ignore[arg-type]
 
+    async def _fault(self, point: str) -> None:
+        if self.fault_hook is not None:
+            result = self.fault_hook(point)
+            if inspect.isawaitable(result):
+                await result
+
     @asynccontextmanager
-    async def _key_lock(self, scope: str, entity: str, slug: str) -> AsyncIterator[AsyncConnection[Any]]:
+    async def _tenant(self, conn: AsyncConnection[Any], scope: str, entity: str) -> AsyncIterator[None]:
+        """A transaction in which row-level security sees exactly one tenant.
+
+        set_config(..., is_local => true) is SET LOCAL with parameters: it ends with the
+        transaction, so a pooled connection never carries a tenant into its next use.
+        """
+        async with conn.transaction():
+            await conn.execute(
+                "SELECT set_config('brain.scope', %s, true), set_config('brain.entity_id', %s, true)",
+                (scope, entity),
+            )
+            yield
+
+    @asynccontextmanager
+    async def _tenant_conn(self, scope: str, entity: str) -> AsyncIterator[AsyncConnection[Any]]:
+        async with self.pool.connection() as conn, self._tenant(conn, scope, entity):
+            yield conn
+
+    @asynccontextmanager
+    async def _key_lock(
+        self, scope: str, entity: str, slug: str, *, pool: Pool | None = None
+    ) -> AsyncIterator[AsyncConnection[Any]]:
         """A connection holding the advisory lock for one key until the block exits.
 
         Session-level, not transaction-level: the lock must outlive the commit of the pending
         row and cover the Mem0 call, or two saves could reach Mem0 in the opposite order to
         their commits. If the process dies, Postgres drops the lock with the connection.
         """
-        async with self.pool.connection() as conn:
+        async with (pool or self.pool).connection() as conn:
             await conn.execute(
                 "SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"{scope}\x1f{entity}\x1f{slug}",)
             )
@@ -161,7 +216,7 @@ class MemoryService:
         actor: Actor | None,
         reason: str | None,
     ) -> SaveResult:
-        async with conn.transaction():
+        async with self._tenant(conn, scope, entity):
             row = await _fetchone(
                 conn,
                 f"SELECT {_ROW_COLUMNS} FROM brain_memories WHERE scope = %s AND entity_id = %s AND slug = %s"
@@ -203,12 +258,16 @@ class MemoryService:
                 if not same or status == "created":
                     await _add_history(conn, row, "update", old_content, content, actor, reason)
         # The pending row is committed: from here on a crash loses nothing.
+        await self._fault("after_row_commit")
         memory_id = await self._push(row)
-        await conn.execute(
-            "UPDATE brain_memories SET sync_state = 'synced', memory_id = %s"
-            " WHERE id = %s AND version = %s AND sync_state = 'pending'",
-            (memory_id, row["id"], row["version"]),
-        )
+        await self._fault("after_index_write")
+        await self._fault("before_mark")
+        async with self._tenant(conn, scope, entity):
+            await conn.execute(
+                "UPDATE brain_memories SET sync_state = 'synced', memory_id = %s"
+                " WHERE id = %s AND version = %s AND sync_state = 'pending'",
+                (memory_id, row["id"], row["version"]),
+            )
         return SaveResult(status, scope, entity, slug, row["version"], memory_id)  # type: ignore[arg-type]
 
     async def _push(self, row: Mapping[str, Any]) -> str:
@@ -285,22 +344,34 @@ class MemoryService:
         *,
         k: int = 5,
         category: str | None = None,
+        mode: str | None = None,
     ) -> list[SearchHit]:
-        """Semantic search within one user's or one company's memories, best first.
+        """Search one user's or one company's memories, best first.
+
+        Args:
+            scope: "user" or "company".
+            entity_id: the user or company id (normalised like on save).
+            query: what to look for, in any language.
+            k: how many hits to return (1..100).
+            category: only memories of this category, if given.
+            mode: "hybrid" (Mem0 vector hits fused with Postgres full-text BM25 by reciprocal
+                rank), "vector" (Mem0 only) or "keyword" (full-text only, no embedding). None
+                uses the service's default (`BRAIN_SEARCH_MODE`, "hybrid"). The hit score is the
+                cosine similarity, the BM25 score or the fused RRF score respectively; compare
+                scores only within one mode. See `langgraph_brain.brain.retrieval`.
 
         Raises:
-            MemoryValidationError: empty/oversized query, k outside 1..100, bad category.
+            MemoryValidationError: empty/oversized query, k outside 1..100, bad category or mode.
             MemoryBackendError: Mem0 or Postgres is unavailable.
         """
         checked_scope, entity = self.normalize(scope, entity_id)
         query = validate_query(query)
         k = validate_k(k)
+        search_mode = validate_mode(self.search_mode if mode is None else mode)
         if category is not None:
             category = validate_category(category, checked_scope)
         try:
-            hits = await self.index.asearch(
-                query, entity_key=entity_key(checked_scope, entity), k=k, category=category
-            )
+            hits = await self._rank(checked_scope, entity, query, k, category, search_mode)
             return await self._join_hits(checked_scope, entity, hits, k)
         except BrainError:
             raise
@@ -310,12 +381,14 @@ class MemoryService:
                 " or try again later."
             ) from exc
 
-    async def _join_hits(self, scope: Scope, entity: str, hits: list[IndexHit], k: int) -> list[SearchHit]:
-        """Keep only hits that are synced rows of this very entity (defence in depth)."""
+    async def _join_hits(
+        self, scope: Scope, entity: str, hits: Sequence[IndexHit | RankedHit], k: int
+    ) -> list[SearchHit]:
+        """Keep only hits that are synced rows of this very entity (defence in depth), in order."""
         if not hits:
             return []
         ids = [h.memory_id for h in hits]
-        async with self.pool.connection() as conn:
+        async with self._tenant_conn(scope, entity) as conn:
             rows = await (
                 await conn.execute(
                     "SELECT memory_id::text AS memory_id, slug, content, category, updated_at"
@@ -331,14 +404,48 @@ class MemoryService:
             if row is None:
                 continue
             out.append(SearchHit(row["slug"], row["content"], row["category"], hit.score, row["updated_at"]))
-        return out[:k]
+            if len(out) == k:
+                break
+        return out
+
+    async def _rank(
+        self, scope: Scope, entity: str, query: str, k: int, category: str | None, mode: SearchMode
+    ) -> Sequence[IndexHit | RankedHit]:
+        """Candidate ids, best first, for `mode` (not yet checked against the brain table)."""
+        key = entity_key(scope, entity)
+        if mode == "vector":
+            return await self.index.asearch(query, entity_key=key, k=k, category=category)
+        opts = self.retrieval
+        if mode == "keyword":
+            return await self._keyword(scope, entity, query, k, category)
+        # Hybrid: the embedding (in a worker thread) and the full-text query overlap. Each list
+        # brings more than k candidates so that fusion can promote an item ranked low in one list
+        # but high in the other.
+        depth = max(k, opts.candidates)
+        vector, keyword = await asyncio.gather(
+            self.index.asearch(query, entity_key=key, k=depth, category=category),
+            self._keyword(scope, entity, query, depth, category),
+        )
+        return rrf_fuse(
+            [[h.memory_id for h in vector], [h.memory_id for h in keyword]],
+            [opts.vector_weight, opts.keyword_weight],
+            rrf_k=opts.rrf_k,
+        )
+
+    async def _keyword(
+        self, scope: Scope, entity: str, query: str, limit: int, category: str | None
+    ) -> list[RankedHit]:
+        async with self._tenant_conn(scope, entity) as conn:
+            return await akeyword_search(
+                conn, scope, entity, query, limit=limit, category=category, options=self.retrieval
+            )
 
     # ------------------------------------------------------------------ read
 
     async def aget(self, scope: str, entity_id: str, slug: str) -> MemoryRecord | None:
         checked_scope, entity = self.normalize(scope, entity_id)
         slug = validate_slug(slug)
-        async with self.pool.connection() as conn:
+        async with self._tenant_conn(checked_scope, entity) as conn:
             row = await _fetchone(
                 conn,
                 f"SELECT {_ROW_COLUMNS} FROM brain_memories WHERE scope = %s AND entity_id = %s AND slug = %s"
@@ -361,7 +468,7 @@ class MemoryService:
         if category is not None:
             category = validate_category(category, checked_scope)
         limit = max(1, min(int(limit), 1000))
-        async with self.pool.connection() as conn:
+        async with self._tenant_conn(checked_scope, entity) as conn:
             rows = await (
                 await conn.execute(
                     f"SELECT {_ROW_COLUMNS} FROM brain_memories WHERE scope = %s AND entity_id = %s"
@@ -379,7 +486,7 @@ class MemoryService:
         checked_scope, entity = self.normalize(scope, entity_id)
         if slug is not None:
             slug = validate_slug(slug)
-        async with self.pool.connection() as conn:
+        async with self._tenant_conn(checked_scope, entity) as conn:
             rows = await (
                 await conn.execute(
                     "SELECT brain_id, scope, entity_id, slug, action, old_content, new_content, category,"
@@ -414,7 +521,7 @@ class MemoryService:
         slug = validate_slug(slug)
         try:
             async with self._key_lock(checked_scope, entity, slug) as conn:
-                async with conn.transaction():
+                async with self._tenant(conn, checked_scope, entity):
                     row = await _fetchone(
                         conn,
                         "UPDATE brain_memories SET sync_state = 'deleting', version = version + 1,"
@@ -428,11 +535,16 @@ class MemoryService:
                             " the exact slug."
                         )
                     await _add_history(conn, row, "forget", row["content"], None, actor, reason)
+                await self._fault("after_row_commit")
                 await self._purge_index(row)
-                await conn.execute(
-                    "DELETE FROM brain_memories WHERE id = %s AND version = %s AND sync_state = 'deleting'",
-                    (row["id"], row["version"]),
-                )
+                await self._fault("after_index_write")
+                await self._fault("before_mark")
+                async with self._tenant(conn, checked_scope, entity):
+                    await conn.execute(
+                        "DELETE FROM brain_memories"
+                        " WHERE id = %s AND version = %s AND sync_state = 'deleting'",
+                        (row["id"], row["version"]),
+                    )
         except BrainError:
             raise
         except Exception as exc:
@@ -462,7 +574,7 @@ class MemoryService:
                 entity = self._normalizers[checked_scope](entity_id)
         after = 0
         while True:
-            async with self.pool.connection() as conn:
+            async with self.admin_pool.connection() as conn:
                 rows = await (
                     await conn.execute(
                         f"SELECT {_ROW_COLUMNS} FROM brain_memories WHERE id > %s"

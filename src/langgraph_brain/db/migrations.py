@@ -109,6 +109,38 @@ MIGRATIONS: list[str] = [
         UNIQUE (thread_id, message_id)
     );
     """,
+    # v4: row-level security on the brain tables, forced, so that even the table owner goes
+    # through a policy. The application role (see db/rls.py) sees one tenant: the one set with
+    # set_config('brain.scope'/'brain.entity_id', …, true) in the current transaction; with no
+    # tenant set it sees nothing. The role that runs this migration (the owner, used for
+    # migrations, reconcile and erase) gets a policy of its own that admits every row.
+    # security_invoker makes the seed views check RLS as the caller, not as the view's owner.
+    """
+    ALTER TABLE brain_memories ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE brain_memories FORCE ROW LEVEL SECURITY;
+    ALTER TABLE brain_history ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE brain_history FORCE ROW LEVEL SECURITY;
+    CREATE POLICY brain_memories_tenant ON brain_memories
+        USING (scope = current_setting('brain.scope', true)
+               AND entity_id = current_setting('brain.entity_id', true))
+        WITH CHECK (scope = current_setting('brain.scope', true)
+                    AND entity_id = current_setting('brain.entity_id', true));
+    CREATE POLICY brain_history_tenant ON brain_history
+        USING (scope = current_setting('brain.scope', true)
+               AND entity_id = current_setting('brain.entity_id', true))
+        WITH CHECK (scope = current_setting('brain.scope', true)
+                    AND entity_id = current_setting('brain.entity_id', true));
+    DO $$
+    BEGIN
+        EXECUTE format('CREATE POLICY brain_memories_owner ON brain_memories TO %I'
+                       ' USING (true) WITH CHECK (true)', current_user);
+        EXECUTE format('CREATE POLICY brain_history_owner ON brain_history TO %I'
+                       ' USING (true) WITH CHECK (true)', current_user);
+    END
+    $$;
+    ALTER VIEW user_brain SET (security_invoker = true);
+    ALTER VIEW company_brain SET (security_invoker = true);
+    """,
 ]
 
 
