@@ -61,7 +61,11 @@ async def open_memory_service(
         embeddings = embeddings or shared_embeddings(settings.embedder, settings.openai_embedding_model)
         index = await acreate_index(settings, database.url, embeddings)
         service = MemoryService(
-            database.pool, index, max_content_chars=settings.max_content_chars, normalizers=normalizers
+            database.pool,
+            index,
+            max_content_chars=settings.max_content_chars,
+            normalizers=normalizers,
+            search_mode=settings.search_mode,
         )
         stack.push_async_callback(service.aclose)
         yield service

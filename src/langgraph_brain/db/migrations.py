@@ -141,6 +141,66 @@ MIGRATIONS: list[str] = [
     ALTER VIEW user_brain SET (security_invoker = true);
     ALTER VIEW company_brain SET (security_invoker = true);
     """,
+    # v5: full-text side of hybrid search (brain/retrieval.py). `search_tsv` is generated from the
+    # content by brain_search_tsv(): the language is guessed per text by counting the stop words
+    # each Snowball configuration removes ('simple' when no language wins clearly); stemmed
+    # lexemes are kept next to the unstemmed words minus stop words, so a query whose language
+    # is guessed differently still matches exact words; accents are folded after stemming with
+    # translate(), because the `unaccent` extension is not available everywhere (the embedded
+    # server lacks it). The functions are IMMUTABLE (they only use built-in configurations), as
+    # a generated column requires. Adding the column rewrites the table once. The GIN index lets
+    # Postgres AND a tenant's btree bitmap with the lexeme bitmap in large tenants.
+    r"""
+    CREATE FUNCTION brain_fold(t text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    RETURN translate(
+        replace(replace(replace(replace(t, 'ß', 'ss'), 'æ', 'ae'), 'œ', 'oe'), 'ø', 'o'),
+        'àáâãäåāăąçćĉčďđèéêëēĕėęěĝğġģĥìíîïĩīĭįıĵķĺļľłñńņňòóôõöōŏőŕŗřśŝşšţťŧùúûüũūŭůűųŵýÿŷźżž',
+        'aaaaaaaaaccccddeeeeeeeeegggghiiiiiiiiijkllllnnnnoooooooorrrsssstttuuuuuuuuuuwyyyzzz'
+    );
+
+    CREATE FUNCTION brain_ts_config(t text) RETURNS regconfig
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    BEGIN ATOMIC
+        WITH total AS (
+            SELECT coalesce(sum(coalesce(array_length(positions, 1), 1)), 0) AS n
+            FROM unnest(to_tsvector('simple'::regconfig, t))
+        ), removed AS (
+            SELECT c.cfg, total.n - coalesce(sum(coalesce(array_length(u.positions, 1), 1)), 0) AS stop
+            FROM total,
+                 (VALUES ('english'::regconfig), ('spanish'::regconfig), ('french'::regconfig),
+                         ('portuguese'::regconfig), ('german'::regconfig), ('italian'::regconfig),
+                         ('dutch'::regconfig)) AS c(cfg)
+                 LEFT JOIN LATERAL unnest(to_tsvector(c.cfg, t)) AS u ON true
+            GROUP BY c.cfg, total.n
+        ), ranked AS (
+            SELECT cfg, stop, row_number() OVER (ORDER BY stop DESC) AS r,
+                   lead(stop) OVER (ORDER BY stop DESC) AS runner_up
+            FROM removed
+        )
+        SELECT coalesce(
+            (SELECT cfg FROM ranked WHERE r = 1 AND stop >= 1 AND stop > coalesce(runner_up, 0)),
+            'simple'::regconfig);
+    END;
+
+    CREATE FUNCTION brain_search_tsv(t text) RETURNS tsvector
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    BEGIN ATOMIC
+        SELECT brain_fold((
+            CASE WHEN cfg = 'simple'::regconfig THEN plain
+            ELSE stemmed || ts_delete(plain, ARRAY(
+                SELECT p.lexeme FROM unnest(plain) AS p
+                WHERE NOT p.positions && ARRAY(SELECT unnest(s.positions) FROM unnest(stemmed) AS s)))
+            END)::text)::tsvector
+        FROM (SELECT brain_ts_config(t) AS cfg) AS c,
+             LATERAL (SELECT to_tsvector('simple'::regconfig, t) AS plain,
+                             to_tsvector(c.cfg, t) AS stemmed) AS v;
+    END;
+
+    ALTER TABLE brain_memories
+        ADD COLUMN search_tsv tsvector GENERATED ALWAYS AS (brain_search_tsv(content)) STORED;
+    CREATE INDEX brain_memories_search_idx ON brain_memories USING gin (search_tsv);
+    """,
 ]
 
 
