@@ -58,7 +58,6 @@ class BrainSettings(BaseSettings):
         validation_alias="MEM0_API_KEY",
         description="Use the hosted Mem0 platform instead of open-source Mem0 on pgvector.",
     )
-    mem0_collection: str = Field(default="brain_mem0", validation_alias="BRAIN_MEM0_COLLECTION")
 
     max_content_chars: int = Field(
         default=8000,
