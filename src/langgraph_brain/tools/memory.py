@@ -127,7 +127,7 @@ def create_search_memory_tool(
 
     async def search(
         query: str,
-        runtime: ToolRuntime[Any, Any] | None = None,
+        runtime: ToolRuntime[Any, Any],
         k: int = DEFAULT_TOOL_K,
         category: str | None = None,
     ) -> tuple[str, list[dict[str, Any]]]:
@@ -178,7 +178,7 @@ def create_save_memory_tool(
     async def save(
         slug: str,
         content: str,
-        runtime: ToolRuntime[Any, Any] | None = None,
+        runtime: ToolRuntime[Any, Any],
         category: str | None = None,
     ) -> tuple[str, dict[str, Any]]:
         context, config = _runtime_parts(runtime)
@@ -224,7 +224,7 @@ def create_forget_memory_tool(
     """A tool that deletes one memory of the caller's user or company from both stores."""
 
     async def forget(
-        scope: Scope, slug: str, runtime: ToolRuntime[Any, Any] | None = None
+        scope: Scope, slug: str, runtime: ToolRuntime[Any, Any]
     ) -> tuple[str, dict[str, Any]]:
         context, config = _runtime_parts(runtime)
         if scope not in SCOPE_KEY:
