@@ -111,8 +111,20 @@ async def areconcile(
 ) -> ReconcileReport:
     """Bring Mem0 back to a 1:1 copy of the brain. Safe to run while agents are saving.
 
-    Each repair re-reads its row under the same per-key advisory lock that saves take, so a save
-    in flight is either finished before the repair looks or starts after it.
+    Each repair re-reads its row, and Mem0's copies of it, under the same per-key advisory lock
+    that saves and forgets take, so a save in flight is either finished before the repair looks
+    or starts after it. Run it after a crash, an outage or a restore; running it twice in a row
+    changes nothing the second time.
+
+    Args:
+        service: the service whose brain and index to reconcile; cross-tenant reads use its
+            `admin_pool` (the owner role when row-level security is on).
+        dry_run: only count what would be repaired; nothing is written anywhere.
+        on_progress: called with 1 after each brain row and each orphan group is handled.
+        on_total: called once, before any progress, with the number of progress steps.
+
+    Returns:
+        The counts of what was checked and repaired (or would be, in dry-run mode).
     """
     report = ReconcileReport(dry_run=dry_run)
     hits = await service.index.alist()
@@ -124,26 +136,33 @@ async def areconcile(
         keys = await (
             await conn.execute("SELECT id, scope, entity_id, slug FROM brain_memories ORDER BY id")
         ).fetchall()
+    row_ids = {k["id"] for k in keys}
+    # Memories whose brain_id names a listed row are re-read under that row's lock below; only the
+    # rest are orphan candidates. Counting them up front keeps the progress total exact.
+    orphan_groups = {b: group for b, group in by_brain.items() if b not in row_ids}
     if on_total is not None:
-        on_total(len(keys) + len(by_brain))
-    seen_rows: set[int] = set()
+        on_total(len(keys) + len(orphan_groups))
     for key in keys:
-        seen_rows.add(key["id"])
-        await _reconcile_row(service, key, by_brain.pop(key["id"], []), report, dry_run)
+        await _reconcile_row(service, key, report, dry_run)
         if on_progress is not None:
             on_progress(1)
-    for brain_id, orphans in by_brain.items():
-        if brain_id not in seen_rows:
-            await _reconcile_orphans(service, brain_id, orphans, report, dry_run)
+    for brain_id, orphans in orphan_groups.items():
+        await _reconcile_orphans(service, brain_id, orphans, report, dry_run)
         if on_progress is not None:
             on_progress(1)
     return report
 
 
+def _belongs_to(row: dict[str, Any], hit: IndexHit) -> bool:
+    """Whether a Mem0 memory sits under the row's entity. Mem0's update keeps the `user_id` it
+    was added with, so a memory filed under another entity can never be repaired in place: it
+    is deleted and the row's content re-added under the right entity."""
+    return hit.metadata.get("user_id") == entity_key(row["scope"], row["entity_id"])
+
+
 async def _reconcile_row(
     service: MemoryService,
     key: dict[str, Any],
-    tagged: list[IndexHit],
     report: ReconcileReport,
     dry_run: bool,
 ) -> None:
@@ -155,6 +174,8 @@ async def _reconcile_row(
         if row is None:
             return  # forgotten since the listing; its Mem0 copies are handled as orphans next run
         if row["sync_state"] == "deleting":
+            # A forget that crashed after marking the row: finish it (Mem0 first, row last, so a
+            # crash here leaves a row that the next run finishes again).
             report.finished_forgets += 1
             if not dry_run:
                 await service._purge_index(row)
@@ -163,12 +184,19 @@ async def _reconcile_row(
         # Re-read Mem0 for this row now that we hold the lock: the listing may be stale.
         tagged = await service.index.alist(brain_id=int(row["id"]))
         current = await service.index.aget(row["memory_id"]) if row["memory_id"] else None
-        keeper = current or (tagged[0] if tagged else None)
-        duplicates = [h for h in tagged if keeper is None or h.memory_id != keeper.memory_id]
+        foreign = [h for h in tagged if not _belongs_to(row, h)]
+        if current is not None and not _belongs_to(row, current):
+            foreign.append(current)
+            current = None
+        own = [h for h in tagged if _belongs_to(row, h)]
+        keeper = current or (own[0] if own else None)
+        duplicates = [h for h in own if keeper is None or h.memory_id != keeper.memory_id]
+        seen_foreign = {h.memory_id for h in foreign}
         report.deleted_duplicates += len(duplicates)
+        report.deleted_orphans += len(seen_foreign)
         if not dry_run:
-            for dup in duplicates:
-                await service.index.adelete(dup.memory_id)
+            for extra in [*duplicates, *foreign]:
+                await service.index.adelete(extra.memory_id)
         if keeper is None:
             report.recreated_missing += 1
         elif current is None:
@@ -182,9 +210,9 @@ async def _reconcile_row(
             return
         if dry_run:
             return
-        if keeper is not None and keeper.memory_id != row["memory_id"]:
-            # Point the row at the adopted memory first so _push updates it instead of adding.
-            row["memory_id"] = keeper.memory_id
+        # Point the row at the memory we keep (or at none, so that _push adds a fresh one) before
+        # pushing; a stale memory_id of a deleted foreign memory would otherwise be "updated".
+        row["memory_id"] = keeper.memory_id if keeper is not None else None
         memory_id = await service._push(row)
         await conn.execute(
             "UPDATE brain_memories SET sync_state = 'synced', memory_id = %s WHERE id = %s AND version = %s",
@@ -209,7 +237,6 @@ async def _reconcile_orphans(
             if brain_id is not None:
                 row = await _fetchone(conn, "SELECT id FROM brain_memories WHERE id = %s", (brain_id,))
             if row is not None:
-                continue
-            report.deleted_orphans += 1
-            if not dry_run:
-                await service.index.adelete(orphan.memory_id)
+                continue  # its row appeared after the listing; the next run checks it as a row
+            if dry_run or await service.index.adelete(orphan.memory_id):
+                report.deleted_orphans += 1

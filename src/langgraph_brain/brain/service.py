@@ -276,8 +276,11 @@ class MemoryService:
         memory_id: str | None = row["memory_id"]
         if memory_id is None:
             # A crash after a previous add but before the row was marked leaves an orphan
-            # tagged with this row's brain_id: adopt it rather than add a duplicate.
-            orphans = await self.index.alist(brain_id=int(row["id"]))
+            # tagged with this row's brain_id: adopt it rather than add a duplicate. Only one filed
+            # under this row's entity: Mem0's update cannot move a memory to another entity.
+            orphans = await self.index.alist(
+                entity_key=entity_key(row["scope"], row["entity_id"]), brain_id=int(row["id"])
+            )
             if orphans:
                 memory_id = orphans[0].memory_id
                 for extra in orphans[1:]:
