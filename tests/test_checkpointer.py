@@ -171,12 +171,15 @@ async def test_auto_prune_keeps_latest_checkpoints(database_url: str) -> None:
         assert 3 <= len(kept) <= 5
         state = await graph.aget_state(config)
         assert len(state.values["messages"]) == 16
-        assert await count(
-            database_url,
-            "SELECT count(*) FROM checkpoint_blobs b WHERE thread_id = 'pruned' AND NOT EXISTS ("
-            " SELECT 1 FROM checkpoints c WHERE c.thread_id = b.thread_id"
-            " AND c.checkpoint -> 'channel_versions' ->> b.channel = b.version)",
-        ) == 0
+        assert (
+            await count(
+                database_url,
+                "SELECT count(*) FROM checkpoint_blobs b WHERE thread_id = 'pruned' AND NOT EXISTS ("
+                " SELECT 1 FROM checkpoints c WHERE c.thread_id = b.thread_id"
+                " AND c.checkpoint -> 'channel_versions' ->> b.channel = b.version)",
+            )
+            == 0
+        )
 
 
 async def test_prune_keep_n(saver: BrainSaver) -> None:
