@@ -1,0 +1,76 @@
+"""Graph factories named in `langgraph.json` (for `langgraph dev`, Studio and the API server).
+
+The server calls a factory for every run. The MemoryService (database pool, Mem0, embedder)
+is opened once per server process, on first use, and the compiled graphs are cached: a run
+costs no setup. The server supplies its own checkpointer (the `BrainSaver` named under
+`"checkpointer"` in `langgraph.json`), so the graphs are compiled without one.
+
+Identity: send `context={"user_id": ..., "company_id": ...}` with a run, or (Studio) set the
+same names as `configurable` keys in the assistant's configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+from ..brain import MemoryService, open_memory_service, shared_embeddings
+from ..settings import get_settings
+from .assistant import create_assistant
+from .supervisor import create_supervisor
+
+_state: dict[str, Any] = {}
+_lock: asyncio.Lock | None = None
+
+
+async def get_shared_service() -> MemoryService:
+    """The process-wide MemoryService, opened on first call (from settings / the environment)."""
+    global _lock
+    service: MemoryService | None = _state.get("service")
+    if service is not None:
+        return service
+    if _lock is None:
+        _lock = asyncio.Lock()
+    async with _lock:
+        if "service" not in _state:
+            settings = get_settings()
+            # Loading the embedder and the tokenizer reads files: do it off the event loop
+            # (the dev server flags blocking calls on its loop).
+            await asyncio.to_thread(shared_embeddings, settings.embedder, settings.openai_embedding_model)
+            stack = AsyncExitStack()
+            _state["service"] = await stack.enter_async_context(open_memory_service(settings))
+            _state["stack"] = stack
+        service = _state["service"]
+        assert service is not None
+        return service
+
+
+async def aclose_shared_service() -> None:
+    """Close the process-wide service (tests, or a server lifespan hook)."""
+    stack: AsyncExitStack | None = _state.pop("stack", None)
+    _state.clear()
+    if stack is not None:
+        await stack.aclose()
+
+
+async def _cached(name: str, build: Any) -> Any:
+    graph = _state.get(name)
+    if graph is None:
+        service = await get_shared_service()
+        # create_agent compiles and loads the tokenizer: keep that off the event loop too.
+        graph = await asyncio.to_thread(build, service)
+        _state[name] = graph
+    return graph
+
+
+async def assistant(config: RunnableConfig) -> Any:
+    """`langgraph.json` graph "assistant": the memory assistant (see `create_assistant`)."""
+    return await _cached("assistant", lambda service: create_assistant(service))
+
+
+async def supervisor(config: RunnableConfig) -> Any:
+    """`langgraph.json` graph "supervisor": the supervisor with tax and onboarding specialists."""
+    return await _cached("supervisor", lambda service: create_supervisor(service))
