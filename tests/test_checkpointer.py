@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import textwrap
@@ -87,7 +86,7 @@ _SETUP_SCRIPT = textwrap.dedent(
 )
 
 
-async def test_concurrent_setup_from_eight_processes(
+def test_concurrent_setup_from_eight_processes(
     fresh_database_url: Callable[[str], str], tmp_path: Path
 ) -> None:
     url = fresh_database_url("setup8")
@@ -104,13 +103,15 @@ async def test_concurrent_setup_from_eight_processes(
     while sum((tmp_path / f"ready{i}").exists() for i in range(8)) < 8:
         assert time.monotonic() < deadline, "setup processes did not start"
         assert all(p.poll() is None for p in procs), [p.stderr.read() for p in procs if p.stderr]
-        await asyncio.sleep(0.05)
+        time.sleep(0.05)
     go.touch()  # all eight start setup() at the same moment on an empty database
-    results = [await asyncio.to_thread(p.communicate, timeout=120) for p in procs]
+    results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 8, [err for _, err in results]
-    n_migrations = len(BrainSaver.MIGRATIONS)
-    assert await count(url, "SELECT count(*) FROM checkpoint_migrations") == n_migrations
-    assert await count(url, "SELECT count(*) FROM chat_messages") == 0
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM checkpoint_migrations").fetchone()
+        assert row is not None and row[0] == len(BrainSaver.MIGRATIONS)
+        row = conn.execute("SELECT count(*) FROM chat_messages").fetchone()
+        assert row is not None and row[0] == 0
 
 
 async def test_turn_succeeds_after_pooled_connection_is_killed(database_url: str) -> None:

@@ -14,6 +14,7 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field
 
 from langgraph_brain.trimming import (
     OFFLINE_ENCODING,
@@ -218,7 +219,7 @@ def tiktoken_ext_dir() -> str:
 class RecordingModel(BaseChatModel):
     """Scripted chat model for tests: answers "ok" and records what it was shown."""
 
-    seen: list[list[BaseMessage]] = []
+    seen: list[list[BaseMessage]] = Field(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
