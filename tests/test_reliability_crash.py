@@ -256,3 +256,43 @@ async def test_reconcile_is_safe_while_agents_are_saving(service: MemoryService)
     for slug, content in rows.items():
         latest = (await service.ahistory("user", entity, slug, limit=1))[0]
         assert latest.new_content == content, slug
+
+
+def test_cli_reconcile_dry_run_then_repair(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`brain reconcile --dry-run` reports without changing; `brain reconcile` repairs and checks."""
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from langgraph_brain.cli_maintenance import register
+    from langgraph_brain.settings import get_settings
+
+    async def crash_one() -> None:
+        db = await Database.aopen(database_url, min_size=1, max_size=2)
+        try:
+            async with open_memory_service(BrainSettings(), database=db) as svc:
+                svc.fault_hook = crash_at("after_index_write")
+                with pytest.raises(SimulatedCrash):
+                    await svc.asave("user", "cli_case", "plan", "CLI: crash after the Mem0 add.")
+        finally:
+            await db.aclose()
+
+    asyncio.run(crash_one())
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        app = typer.Typer()
+        register(app)
+        runner = CliRunner()
+        dry = runner.invoke(app, ["reconcile", "--dry-run", "--json"])
+        assert dry.exit_code == 0, dry.output
+        assert json.loads(dry.output)["adopted_orphans"] == 1
+        fixed = runner.invoke(app, ["reconcile"])
+        assert fixed.exit_code == 0, fixed.output
+        assert "orphans adopted by their row" in fixed.output and "I1 holds" in fixed.output
+        again = runner.invoke(app, ["reconcile", "--json"])
+        out = json.loads(again.output)
+        assert out["changes"] == 0 and out["invariant_ok"] is True
+    finally:
+        get_settings.cache_clear()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .errors import BrainConfigurationError
 from .index import IndexHit, content_hash, entity_key
 from .service import _ROW_COLUMNS, MemoryService, _fetchone
 
@@ -59,6 +60,42 @@ class InvariantReport:
         return not self.violations
 
 
+# Whether the current role sees every row of a brain table: superuser, BYPASSRLS, RLS off, or a
+# permissive `USING (true)` policy that applies to it (migration v4's owner policy).
+_SEES_EVERY_TENANT_SQL = """
+SELECT r.rolsuper OR r.rolbypassrls OR NOT c.relrowsecurity OR EXISTS (
+           SELECT 1 FROM pg_policies p, unnest(p.roles) AS pr(role)
+           WHERE p.schemaname = n.nspname AND p.tablename = c.relname
+             AND p.permissive = 'PERMISSIVE' AND p.qual = 'true'
+             AND (pr.role = 'public' OR pg_has_role(current_user, pr.role, 'MEMBER'))
+       ) AS ok
+FROM pg_roles r, pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE r.rolname = current_user AND c.oid = to_regclass(%s)
+"""
+
+
+async def aensure_sees_every_tenant(service: MemoryService) -> None:
+    """Refuse cross-tenant maintenance on a role that row-level security restricts.
+
+    Without this, reconcile run as the application role would list no brain rows (no tenant is
+    set), take every Mem0 memory for an orphan and delete them all, and erase would delete an
+    entity's Mem0 memories while its rows stayed behind.
+
+    Raises:
+        BrainConfigurationError: `service.admin_pool` cannot see every tenant's rows.
+    """
+    async with service.admin_pool.connection() as conn:
+        for table in ("brain_memories", "brain_history"):
+            row = await (await conn.execute(_SEES_EVERY_TENANT_SQL, (table,))).fetchone()
+            if row is None or not row["ok"]:
+                raise BrainConfigurationError(
+                    f"this database role cannot see every tenant's rows of {table} (row-level security),"
+                    " so cross-tenant maintenance (reconcile, erase, invariant check) would act on a"
+                    " partial view. Run it as the owner role that ran the migrations (DATABASE_URL of"
+                    " the owner), or pass MemoryService(admin_pool=<owner pool>)."
+                )
+
+
 def _drifted(row: dict[str, Any], hit: IndexHit) -> bool:
     meta = hit.metadata
     return (
@@ -71,6 +108,7 @@ def _drifted(row: dict[str, Any], hit: IndexHit) -> bool:
 
 async def acheck_invariant(service: MemoryService) -> InvariantReport:
     """Report every I1 violation. Read-only; run it when no saves are in flight."""
+    await aensure_sees_every_tenant(service)
     hits = await service.index.alist()
     by_id = {h.memory_id: h for h in hits}
     by_brain: dict[int | None, list[IndexHit]] = defaultdict(list)
@@ -126,6 +164,7 @@ async def areconcile(
     Returns:
         The counts of what was checked and repaired (or would be, in dry-run mode).
     """
+    await aensure_sees_every_tenant(service)
     report = ReconcileReport(dry_run=dry_run)
     hits = await service.index.alist()
     report.index_memories_checked = len(hits)
