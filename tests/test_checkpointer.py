@@ -250,3 +250,19 @@ async def test_transcript_pagination_is_keyset_and_complete(saver: BrainSaver) -
         after = page.next_cursor
     assert seen == [f"m{i}" for i in range(25)]
     assert pages == 3
+
+
+async def test_langgraph_json_factory_yields_a_ready_saver(database_url: str) -> None:
+    from langgraph_brain.checkpointers import brain_checkpointer
+    from langgraph_brain.settings import BrainSettings
+
+    # The LangGraph server imports "langgraph_brain.checkpointers.brain_checkpointer", calls it
+    # with no arguments and enters the async context manager it returns.
+    settings = BrainSettings(DATABASE_URL=database_url, BRAIN_KEEP_CHECKPOINTS=2)
+    async with brain_checkpointer(settings) as saver:
+        assert isinstance(saver, BrainSaver)
+        assert saver.keep_checkpoints == 2
+        graph = echo_graph(saver)
+        config = {"configurable": {"thread_id": "factory"}}
+        await graph.ainvoke({"messages": [HumanMessage("hi")]}, config)
+        assert (await graph.aget_state(config)).values["messages"][-1].content == "echo: hi"
