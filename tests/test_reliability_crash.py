@@ -296,3 +296,37 @@ def test_cli_reconcile_dry_run_then_repair(database_url: str, monkeypatch: pytes
         assert out["changes"] == 0 and out["invariant_ok"] is True
     finally:
         get_settings.cache_clear()
+
+
+async def test_one_row_that_cannot_be_repaired_does_not_stop_reconcile(service: MemoryService) -> None:
+    """A row Mem0 keeps refusing is reported and skipped; every other row is still repaired."""
+    real_index = service.index
+    stuck = await service.asave("user", "stubborn", "stuck", "Stubborn: Mem0 refuses this one.")
+    await service.asave("user", "stubborn", "fine", "Stubborn: this one is fine.")
+    for saved in (stuck, await service.aget("user", "stubborn", "fine")):
+        assert saved is not None and saved.memory_id is not None
+        await real_index.adelete(saved.memory_id)  # both now need recreating
+
+    class RefuseOne:
+        """The real index, except that it refuses to write one content (an injected fault)."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(real_index, name)
+
+        async def aadd(self, content: str, **kw: object) -> str:
+            if content.startswith("Stubborn: Mem0 refuses"):
+                raise RuntimeError("injected: Mem0 rejected the write")
+            return await real_index.aadd(content, **kw)  # type: ignore[arg-type]
+
+    service.index = RefuseOne()  # type: ignore[assignment]
+    try:
+        report = await areconcile(service)
+    finally:
+        service.index = real_index
+    assert report.failed == 1 and "stubborn/stuck" in report.errors[0]
+    assert report.recreated_missing == 1
+    assert not (await acheck_invariant(service)).ok
+    assert set(await _mem0_of(service, "stubborn")) == {"fine"}
+    fixed = await areconcile(service)
+    assert fixed.failed == 0 and fixed.recreated_missing == 1
+    assert (await acheck_invariant(service)).ok

@@ -91,7 +91,10 @@ async def _reconcile(dry_run: bool, as_json: bool, console: Console) -> int:
         verb = "would be " if dry_run else ""
         for name, label in _REPAIR_LABELS:
             table.add_row(f"{label} ({verb}repaired)" if dry_run else label, str(getattr(report, name)))
+        table.add_row("could not be repaired (retry later)", str(report.failed))
         console.print(table)
+        for error in report.errors[:20]:
+            console.print(f"[yellow]not repaired:[/yellow] {error}")
         if invariant is not None:
             if invariant.ok:
                 console.print(
@@ -101,7 +104,7 @@ async def _reconcile(dry_run: bool, as_json: bool, console: Console) -> int:
                 console.print(f"[red]I1 still violated ({len(invariant.violations)}):[/red]")
                 for v in invariant.violations[:20]:
                     console.print(f"  - {v}")
-    return 0 if invariant is None or invariant.ok else 1
+    return 0 if report.failed == 0 and (invariant is None or invariant.ok) else 1
 
 
 async def _erase(scope: str, entity: str, as_json: bool, console: Console) -> None:
@@ -138,7 +141,8 @@ def register(app: typer.Typer) -> None:
 
         Re-pushes pending rows, adopts or deletes orphan Mem0 memories, recreates missing ones,
         repairs content drift and finishes interrupted forgets. Safe while agents are saving.
-        Exits 1 if the invariant still fails afterwards.
+        Exits 1 if some row could not be repaired or the invariant still fails afterwards, 2 on
+        a configuration error (e.g. a role that row-level security restricts).
         """
         console = Console()
         try:

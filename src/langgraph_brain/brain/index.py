@@ -12,7 +12,17 @@ def content_hash(content: str) -> str:
 
 
 def entity_key(scope: str, entity_id: str) -> str:
-    """One Mem0 `user_id` per (scope, entity): 'user:42' and 'company:42' never meet."""
+    """One Mem0 `user_id` per (scope, entity): 'user:42' and 'company:42' never meet.
+
+    Mem0 rejects a user_id containing whitespace, and entity ids may contain spaces ("acme
+    corp"), so whitespace and '%' are percent-encoded. The mapping stays one-to-one, and ids
+    without either character keep the key they always had.
+    """
+    if "%" in entity_id or any(ch.isspace() for ch in entity_id):
+        entity_id = "".join(
+            "".join(f"%{b:02X}" for b in ch.encode("utf-8")) if ch == "%" or ch.isspace() else ch
+            for ch in entity_id
+        )
     return f"{scope}:{entity_id}"
 
 

@@ -8,11 +8,11 @@ lacks a row. `areconcile` repairs any state a crash can leave; `acheck_invariant
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import BrainConfigurationError
+from .errors import BrainConfigurationError, MemoryBackendError
 from .index import IndexHit, content_hash, entity_key
 from .service import _ROW_COLUMNS, MemoryService, _fetchone
 
@@ -31,6 +31,10 @@ class ReconcileReport:
     deleted_duplicates: int = 0
     deleted_orphans: int = 0
     finished_forgets: int = 0
+    #: Rows or orphan groups that could not be repaired this run (see `errors`); they stay as they
+    #: were and the next run retries them.
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
     dry_run: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -181,15 +185,47 @@ async def areconcile(
     orphan_groups = {b: group for b, group in by_brain.items() if b not in row_ids}
     if on_total is not None:
         on_total(len(keys) + len(orphan_groups))
+    streak = 0  # consecutive failures: a handful in a row means a service is down, not bad data
     for key in keys:
-        await _reconcile_row(service, key, report, dry_run)
+        where = f"{key['scope']}:{key['entity_id']}/{key['slug']}"
+        streak = _tally(report, where, streak, await _attempt(_reconcile_row(service, key, report, dry_run)))
         if on_progress is not None:
             on_progress(1)
     for brain_id, orphans in orphan_groups.items():
-        await _reconcile_orphans(service, brain_id, orphans, report, dry_run)
+        where = f"Mem0 orphans of brain_id {brain_id}"
+        job = _reconcile_orphans(service, brain_id, orphans, report, dry_run)
+        streak = _tally(report, where, streak, await _attempt(job))
         if on_progress is not None:
             on_progress(1)
     return report
+
+
+_MAX_FAILURE_STREAK = 3
+
+
+async def _attempt(job: Coroutine[Any, Any, None]) -> Exception | None:
+    """Run one repair; return its error instead of raising, so one bad row (e.g. content Mem0
+    refuses) cannot stop the repair of every row after it."""
+    try:
+        await job
+    except BrainConfigurationError:
+        raise
+    except Exception as exc:
+        return exc
+    return None
+
+
+def _tally(report: ReconcileReport, where: str, streak: int, error: Exception | None) -> int:
+    if error is None:
+        return 0
+    report.failed += 1
+    report.errors.append(f"{where}: {type(error).__name__}: {error}"[:500])
+    if streak + 1 >= _MAX_FAILURE_STREAK:
+        raise MemoryBackendError(
+            f"reconcile stopped after {streak + 1} failures in a row (last: {report.errors[-1]});"
+            " Postgres or Mem0 is probably unavailable. Nothing was left half-done; run it again later."
+        ) from error
+    return streak + 1
 
 
 def _belongs_to(row: dict[str, Any], hit: IndexHit) -> bool:
@@ -237,17 +273,18 @@ async def _reconcile_row(
             for extra in [*duplicates, *foreign]:
                 await service.index.adelete(extra.memory_id)
         if keeper is None:
-            report.recreated_missing += 1
+            action = "recreated_missing"
         elif current is None:
-            report.adopted_orphans += 1
+            action = "adopted_orphans"
         elif _drifted(row, keeper):
-            report.repaired_drift += 1
+            action = "repaired_drift"
         elif row["sync_state"] == "pending":
-            report.pushed_pending += 1
+            action = "pushed_pending"
         else:
             report.already_synced += 1
             return
         if dry_run:
+            setattr(report, action, getattr(report, action) + 1)
             return
         # Point the row at the memory we keep (or at none, so that _push adds a fresh one) before
         # pushing; a stale memory_id of a deleted foreign memory would otherwise be "updated".
@@ -257,6 +294,8 @@ async def _reconcile_row(
             "UPDATE brain_memories SET sync_state = 'synced', memory_id = %s WHERE id = %s AND version = %s",
             (memory_id, row["id"], row["version"]),
         )
+        # Counted only once done, so that a failed repair shows in `failed` and nowhere else.
+        setattr(report, action, getattr(report, action) + 1)
 
 
 async def _reconcile_orphans(
