@@ -29,10 +29,8 @@ ASSISTANT_PROMPT = (
 
 def history_middleware(max_history_tokens: int | None = None) -> list[AgentMiddleware[Any, Any]]:
     """Token-budgeted trimming of what the model sees (`langgraph_brain.trimming`)."""
-    try:
-        from ..trimming import TrimmingMiddleware
-    except ImportError:  # pragma: no cover - only while the trimming package is being built
-        return []
+    from ..trimming import TrimmingMiddleware
+
     return [TrimmingMiddleware(max_tokens=max_history_tokens)]
 
 
