@@ -27,6 +27,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
+from langgraph_brain.settings import get_settings
+
 from .transcript import Transcript
 
 
@@ -71,10 +73,12 @@ class Compactor:
 
     Args:
         transcript: Where archived messages go (`BrainSaver.transcript`).
-        retain_messages: Non-system messages kept in state (`BRAIN_RETAIN_MESSAGES`).
+        retain_messages: Non-system messages kept in state; default `BRAIN_RETAIN_MESSAGES` (40).
     """
 
-    def __init__(self, transcript: Transcript, *, retain_messages: int = 40) -> None:
+    def __init__(self, transcript: Transcript, *, retain_messages: int | None = None) -> None:
+        if retain_messages is None:
+            retain_messages = get_settings().retain_messages
         if retain_messages < 1:
             raise ValueError("retain_messages must be >= 1")
         self.transcript = transcript
@@ -97,7 +101,7 @@ class Compactor:
 
 
 def make_compaction_node(
-    transcript: Transcript, *, retain_messages: int = 40
+    transcript: Transcript, *, retain_messages: int | None = None
 ) -> Callable[[Any, RunnableConfig], Awaitable[dict[str, Any]]]:
     """A node for hand-built graphs: `builder.add_node("compact", make_compaction_node(saver.transcript))`."""
     return Compactor(transcript, retain_messages=retain_messages)
@@ -108,10 +112,10 @@ class CompactionMiddleware(AgentMiddleware):
 
     Args:
         transcript: `BrainSaver.transcript` (or any `Transcript` on the same database).
-        retain_messages: Non-system messages kept in state (`BRAIN_RETAIN_MESSAGES`).
+        retain_messages: Non-system messages kept in state; default `BRAIN_RETAIN_MESSAGES` (40).
     """
 
-    def __init__(self, transcript: Transcript, *, retain_messages: int = 40) -> None:
+    def __init__(self, transcript: Transcript, *, retain_messages: int | None = None) -> None:
         super().__init__()
         self.compactor = Compactor(transcript, retain_messages=retain_messages)
 
