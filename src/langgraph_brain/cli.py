@@ -823,5 +823,11 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
+# Maintenance commands (`reconcile`, `erase`) live in their own module and register here.
+from .cli_maintenance import register as _register_maintenance  # noqa: E402
+
+_register_maintenance(app)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
