@@ -258,3 +258,12 @@ async def test_sync_twins_work_from_another_thread(service: MemoryService) -> No
     assert [h.slug for h in box["hits"]] == ["lang"]
     with pytest.raises(RuntimeError, match="own event loop"):
         service.get("user", "threaded", "lang")
+
+
+async def test_import_reports_errors_by_input_line(service: MemoryService) -> None:
+    good = {"scope": "user", "entity_id": "importer", "slug": "ok", "content": "Fine."}
+    bad_slug = {**good, "slug": "Not OK"}
+    result = await service.aimport_jsonl(["not json", json.dumps(good), "", json.dumps(bad_slug)])
+    assert (result.saved_count, result.failed_count) == (1, 2)
+    assert [e["index"] for e in result.errors] == [0, 3]
+    assert result.errors[1]["error"].startswith("line 4: slug 'Not OK' is invalid")

@@ -33,6 +33,8 @@ from .retrieval import (
     RetrievalOptions,
     SearchMode,
     akeyword_search,
+    neighbour_slugs,
+    relative_fuse,
     rrf_fuse,
     validate_mode,
 )
@@ -374,8 +376,8 @@ class MemoryService:
         if category is not None:
             category = validate_category(category, checked_scope)
         try:
-            hits = await self._rank(checked_scope, entity, query, k, category, search_mode)
-            return await self._join_hits(checked_scope, entity, hits, k)
+            hits, neighbours = await self._rank(checked_scope, entity, query, k, category, search_mode)
+            return await self._join_hits(checked_scope, entity, hits, k, neighbours, category)
         except BrainError:
             raise
         except Exception as exc:
@@ -385,55 +387,89 @@ class MemoryService:
             ) from exc
 
     async def _join_hits(
-        self, scope: Scope, entity: str, hits: Sequence[IndexHit | RankedHit], k: int
+        self,
+        scope: Scope,
+        entity: str,
+        hits: Sequence[IndexHit | RankedHit],
+        k: int,
+        neighbours: Mapping[str, float] | None = None,
+        category: str | None = None,
     ) -> list[SearchHit]:
-        """Keep only hits that are synced rows of this very entity (defence in depth), in order."""
-        if not hits:
+        """Keep only hits that are synced rows of this very entity (defence in depth), best first.
+
+        `neighbours` maps slugs to a score (hybrid sequence expansion); those rows are read in the
+        same statement, under the same tenant, sync and category filters, and a row found both
+        ways keeps the higher score.
+        """
+        if not hits and not neighbours:
             return []
         ids = [h.memory_id for h in hits]
+        slugs = list(neighbours or {})
         async with self._tenant_conn(scope, entity) as conn:
             rows = await (
                 await conn.execute(
                     "SELECT memory_id::text AS memory_id, slug, content, category, updated_at"
-                    " FROM brain_memories WHERE memory_id = ANY(%s::uuid[]) AND scope = %s AND entity_id = %s"
+                    " FROM brain_memories WHERE (memory_id = ANY(%s::uuid[]) OR (slug = ANY(%s::text[])"
+                    " AND (%s::text IS NULL OR category = %s))) AND scope = %s AND entity_id = %s"
                     " AND sync_state = 'synced'",
-                    (ids, scope, entity),
+                    (ids, slugs, category, category, scope, entity),
                 )
             ).fetchall()
         by_id = {r["memory_id"]: r for r in rows}
-        out: list[SearchHit] = []
+        scored: dict[str, float] = {}
         for hit in hits:
-            row = by_id.get(hit.memory_id)
-            if row is None:
-                continue
-            out.append(SearchHit(row["slug"], row["content"], row["category"], hit.score, row["updated_at"]))
-            if len(out) == k:
-                break
-        return out
+            if hit.memory_id in by_id and hit.memory_id not in scored:
+                scored[hit.memory_id] = hit.score
+        for row in rows:
+            extra = (neighbours or {}).get(row["slug"])
+            if extra is not None and extra > scored.get(row["memory_id"], float("-inf")):
+                scored[row["memory_id"]] = extra
+        # sorted() is stable: equal scores keep the candidates' order, then neighbours'.
+        best = sorted(scored, key=lambda mid: -scored[mid])[:k]
+        return [
+            SearchHit(
+                by_id[mid]["slug"],
+                by_id[mid]["content"],
+                by_id[mid]["category"],
+                scored[mid],
+                by_id[mid]["updated_at"],
+            )
+            for mid in best
+        ]
 
     async def _rank(
         self, scope: Scope, entity: str, query: str, k: int, category: str | None, mode: SearchMode
-    ) -> Sequence[IndexHit | RankedHit]:
-        """Candidate ids, best first, for `mode` (not yet checked against the brain table)."""
+    ) -> tuple[Sequence[IndexHit | RankedHit], dict[str, float]]:
+        """Candidates best first for `mode`, and neighbour slugs with their scores (hybrid only).
+
+        Nothing here is trusted yet: `_join_hits` re-reads every row under the tenant filter.
+        """
         key = entity_key(scope, entity)
         if mode == "vector":
-            return await self.index.asearch(query, entity_key=key, k=k, category=category)
+            return await self.index.asearch(query, entity_key=key, k=k, category=category), {}
         opts = self.retrieval
         if mode == "keyword":
-            return await self._keyword(scope, entity, query, k, category)
+            return await self._keyword(scope, entity, query, k, category), {}
         # Hybrid: the embedding (in a worker thread) and the full-text query overlap. Each list
         # brings more than k candidates so that fusion can promote an item ranked low in one list
         # but high in the other.
         depth = max(k, opts.candidates)
-        vector, keyword = await asyncio.gather(
+        vector_hits, keyword = await asyncio.gather(
             self.index.asearch(query, entity_key=key, k=depth, category=category),
             self._keyword(scope, entity, query, depth, category),
         )
-        return rrf_fuse(
-            [[h.memory_id for h in vector], [h.memory_id for h in keyword]],
-            [opts.vector_weight, opts.keyword_weight],
-            rrf_k=opts.rrf_k,
-        )
+        vector = [RankedHit(h.memory_id, h.score, h.metadata.get("slug")) for h in vector_hits]
+        weights = [opts.vector_weight, opts.keyword_weight]
+        if opts.fusion == "rrf":
+            fused = rrf_fuse([vector, keyword], weights, rrf_k=opts.rrf_k)
+        else:
+            fused = relative_fuse([vector, keyword], weights)
+        neighbours: dict[str, float] = {}
+        if opts.neighbour_weight > 0:
+            for seed in fused[: opts.neighbour_seeds]:
+                for slug in neighbour_slugs(seed.slug or ""):
+                    neighbours[slug] = max(neighbours.get(slug, 0.0), opts.neighbour_weight * seed.score)
+        return fused, neighbours
 
     async def _keyword(
         self, scope: Scope, entity: str, query: str, limit: int, category: str | None
@@ -601,6 +637,7 @@ class MemoryService:
     ) -> SaveManyResult:
         """Import JSON lines (as written by `aexport`); bad lines are reported, not fatal."""
         items: list[Mapping[str, Any]] = []
+        line_of: list[int] = []  # 0-based line number of each parsed item
         bad: list[dict[str, Any]] = []
         for n, line in enumerate(lines):
             if not line.strip():
@@ -609,12 +646,18 @@ class MemoryService:
                 parsed = json.loads(line)
                 if not isinstance(parsed, dict):
                     raise ValueError("not a JSON object")
-                items.append(parsed)
             except ValueError as exc:
                 bad.append({"index": n, "slug": None, "error": f"line {n + 1} is not a JSON object: {exc}"})
                 if on_progress is not None:
                     on_progress(1)
+                continue
+            items.append(parsed)
+            line_of.append(n)
         result = await self.asave_many(items, actor=actor, reason="import", on_progress=on_progress)
+        # Report every error by its line in the input, whether it failed to parse or to save.
+        for error in result.errors:
+            error["index"] = line_of[error["index"]]
+            error["error"] = f"line {error['index'] + 1}: {error['error']}"
         result.failed_count += len(bad)
         result.errors = sorted(bad + result.errors, key=lambda e: e["index"])
         return result
