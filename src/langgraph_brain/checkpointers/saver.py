@@ -467,11 +467,18 @@ class BrainSaver(AsyncPostgresSaver):
         await self.adelete_threads(threads)
         return threads
 
-    async def asweep_expired(self, ttl: timedelta, *, now: datetime | None = None) -> list[str]:
+    async def asweep_expired(self, ttl: timedelta | None = None, *, now: datetime | None = None) -> list[str]:
         """Delete threads whose newest root checkpoint is older than `ttl`. Returns their ids.
 
-        Meant for a periodic job (e.g. `BRAIN_THREAD_TTL_DAYS` from a cron or the CLI).
+        Meant for a periodic job (cron, the CLI). `ttl` defaults to `BRAIN_THREAD_TTL_DAYS`;
+        when that is unset too, nothing expires. Threads are deleted whole: checkpoints, blobs,
+        writes and transcript.
         """
+        if ttl is None:
+            days = get_settings().thread_ttl_days
+            if days is None:
+                return []
+            ttl = timedelta(days=days)
         cutoff = (now or datetime.now(UTC)) - ttl
         async with self._cursor() as cur:
             await cur.execute(_EXPIRED_THREADS_SQL, (cutoff.astimezone(UTC).isoformat(),))
