@@ -39,9 +39,9 @@ class CountingService(MemoryService):
 
     alist_calls = 0
 
-    async def alist(self, *args: Any, **kwargs: Any) -> list[MemoryRecord]:
+    async def alist_core(self, *args: Any, **kwargs: Any) -> list[MemoryRecord]:
         type(self).alist_calls += 1
-        return await super().alist(*args, **kwargs)
+        return await super().alist_core(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -41,8 +41,9 @@ _HEADINGS = {
     "company_policy": "Company policies",
     "company_tax": "Company tax",
 }
-#: Rows read per scope per turn; core memories beyond this are not considered.
-MAX_ROWS_PER_SCOPE = 500
+#: Core memories read per scope per turn (pinned first, then newest); the token budget decides
+#: how many of them reach the prompt.
+MAX_ROWS_PER_SCOPE = 200
 
 TokenCounter = Callable[[str], int]
 
@@ -133,8 +134,8 @@ async def abuild_memory_context(
     if max_tokens <= 0:
         return ""
     user_rows, company_rows = await asyncio.gather(
-        service.alist("user", user_id, limit=MAX_ROWS_PER_SCOPE),
-        service.alist("company", company_id, limit=MAX_ROWS_PER_SCOPE)
+        service.alist_core("user", user_id, categories=user_categories, limit=MAX_ROWS_PER_SCOPE),
+        service.alist_core("company", company_id, categories=company_categories, limit=MAX_ROWS_PER_SCOPE)
         if company_id
         else asyncio.sleep(0, result=[]),
     )

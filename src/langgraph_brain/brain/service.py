@@ -518,6 +518,27 @@ class MemoryService:
             ).fetchall()
         return [_record(r) for r in rows]
 
+    async def alist_core(
+        self, scope: str, entity_id: str, *, categories: Sequence[str], limit: int = 200
+    ) -> list[MemoryRecord]:
+        """Core memories of one entity: in `categories` or pinned (`metadata.pinned` true).
+
+        Pinned first, then newest first. One indexed query, for building a prompt each turn.
+        """
+        checked_scope, entity = self.normalize(scope, entity_id)
+        limit = max(1, min(int(limit), 1000))
+        async with self._tenant_conn(checked_scope, entity) as conn:
+            rows = await (
+                await conn.execute(
+                    f"SELECT {_ROW_COLUMNS} FROM brain_memories WHERE scope = %s AND entity_id = %s"
+                    " AND sync_state <> 'deleting'"
+                    " AND (category = ANY(%s) OR metadata @> '{\"pinned\": true}')"
+                    " ORDER BY (metadata @> '{\"pinned\": true}') DESC, updated_at DESC LIMIT %s",
+                    (checked_scope, entity, list(categories), limit),
+                )
+            ).fetchall()
+        return [_record(r) for r in rows]
+
     async def ahistory(
         self, scope: str, entity_id: str, slug: str | None = None, *, limit: int = 100
     ) -> list[HistoryEntry]:
