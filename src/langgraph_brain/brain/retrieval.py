@@ -25,6 +25,7 @@ caller's own memories also keeps one tenant's vocabulary from affecting another'
 from __future__ import annotations
 
 import collections
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -47,38 +48,65 @@ def validate_mode(mode: object) -> SearchMode:
     return mode
 
 
+Fusion = Literal["relative", "rrf"]
+
+
 @dataclass(frozen=True)
 class RetrievalOptions:
-    """Knobs of the hybrid ranker. The defaults were chosen on the LoCoMo benchmark (bench/locomo.py)
-    among generic settings only; see the README for what was measured.
+    """Knobs of the hybrid ranker. The defaults were chosen on LoCoMo (bench/locomo.py) among
+    generic settings only (fusion method, weights, depths); the README lists what was measured.
 
     Attributes:
         candidates: how many results each list contributes before fusion (at least k).
-        rrf_k: the RRF damping constant; larger values flatten the rank weights.
+        fusion: "relative" (default): each list's scores are min-max scaled to 0..1 over its
+            candidates and averaged with the weights (relative score fusion, a score in 0..1);
+            "rrf": weighted
+            reciprocal-rank fusion, sum of w / (rrf_k + rank). Relative fusion keeps how much
+            better the first hit is than the next, which ranks alone throw away.
+        rrf_k: the RRF damping constant (fusion="rrf" only).
         vector_weight: weight of the vector list in the fused score.
         keyword_weight: weight of the keyword list in the fused score.
+        neighbour_weight: sequence-neighbour expansion in hybrid mode (0 turns it off). Memories
+            whose slugs share a prefix and end in consecutive numbers (``meeting-7``,
+            ``meeting-8``; ``d3-12``, ``d3-13``) form a sequence, e.g. the turns of a
+            conversation saved one per memory. A neighbour of one of the `neighbour_seeds` best
+            hits gets ``neighbour_weight * the hit's fused score`` unless it already scores more:
+            the answer to a question is often the turn next to the one that matches its words.
+        neighbour_seeds: how many of the best fused hits contribute neighbours.
         bm25_k1: BM25 term-frequency saturation.
         bm25_b: BM25 length normalisation.
     """
 
     candidates: int = 50
+    fusion: Fusion = "relative"
     rrf_k: int = 60
     vector_weight: float = 1.0
-    keyword_weight: float = 1.0
+    keyword_weight: float = 1.5
+    neighbour_weight: float = 0.5
+    neighbour_seeds: int = 10
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
 
 
 @dataclass(frozen=True)
 class RankedHit:
-    """One candidate, identified by its Mem0 memory id, with the score of the list it came from."""
+    """One candidate, identified by its Mem0 memory id, with the score of the list it came from.
+
+    `slug` is a hint for neighbour expansion (from the brain row, or from Mem0's metadata for
+    vector hits); what a search returns is always re-read from the brain table.
+    """
 
     memory_id: str
     score: float
+    slug: str | None = None
 
 
 # BM25 over one entity's synced memories. Steps:
-#   q     the query's lexemes, produced by the same function as the stored column;
+#   q     the query's lexemes, produced by the same function as the stored column; when the
+#         query's language cannot be guessed (a short query such as "painting sunrises" has no
+#         stop words to reveal it), also its stems in every configuration the column may use, so
+#         it still meets "painted a sunrise". Only then: for a query whose language is known, the
+#         other languages' stemmers would keep its stop words (French "que" is a Spanish word);
 #   docs  the caller's synced rows (tenant filter first: the (scope, entity_id, slug) btree);
 #   hits  (row, lexeme, tf) for rows containing a query lexeme; the `@@` pre-filter lets the GIN
 #         index skip rows that share no lexeme, so large tenants do not unnest every row;
@@ -88,20 +116,27 @@ class RankedHit:
 # re-tokenise lexemes like 'e-mail' into several terms.
 KEYWORD_SQL = """
 WITH q AS (
-    SELECT DISTINCT lexeme AS term FROM unnest(brain_search_tsv(%(query)s))
+    SELECT lexeme AS term FROM unnest(brain_search_tsv(%(query)s))
+    UNION
+    SELECT brain_fold(u.lexeme)
+    FROM (VALUES ('english'::regconfig), ('spanish'::regconfig), ('french'::regconfig),
+                 ('portuguese'::regconfig), ('german'::regconfig), ('italian'::regconfig),
+                 ('dutch'::regconfig)) AS c(cfg),
+         unnest(to_tsvector(c.cfg, %(query)s)) AS u
+    WHERE brain_ts_config(%(query)s) = 'simple'::regconfig
 ), qq AS (
     SELECT string_agg('''' || replace(replace(term, '\\', '\\\\'), '''', '''''') || '''', ' | ')::tsquery
            AS tsq
     FROM q
 ), docs AS (
-    SELECT id, memory_id, search_tsv AS tsv
+    SELECT id, memory_id, slug, search_tsv AS tsv
     FROM brain_memories
     WHERE scope = %(scope)s AND entity_id = %(entity)s AND sync_state = 'synced'
       AND (%(category)s::text IS NULL OR category = %(category)s)
 ), stats AS (
     SELECT count(*)::float8 AS n, greatest(avg(length(tsv)), 1)::float8 AS avgdl FROM docs
 ), hits AS (
-    SELECT d.memory_id, u.lexeme, coalesce(array_length(u.positions, 1), 1)::float8 AS tf,
+    SELECT d.memory_id, d.slug, u.lexeme, coalesce(array_length(u.positions, 1), 1)::float8 AS tf,
            length(d.tsv)::float8 AS dl
     FROM docs AS d CROSS JOIN qq
     CROSS JOIN LATERAL unnest(d.tsv) AS u
@@ -110,7 +145,7 @@ WITH q AS (
 ), df AS (
     SELECT lexeme, count(*)::float8 AS df FROM hits GROUP BY lexeme
 )
-SELECT h.memory_id::text AS memory_id,
+SELECT h.memory_id::text AS memory_id, min(h.slug) AS slug,
        sum(ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
            * h.tf * (%(k1)s + 1) / (h.tf + %(k1)s * (1 - %(b)s + %(b)s * h.dl / s.avgdl))) AS score
 FROM hits AS h JOIN df USING (lexeme) CROSS JOIN stats AS s
@@ -158,32 +193,87 @@ async def akeyword_search(
         },
     )
     rows = await cur.fetchall()
-    return [RankedHit(_col(r, "memory_id", 0), float(_col(r, "score", 1))) for r in rows]
+    return [RankedHit(_col(r, "memory_id", 0), float(_col(r, "score", 2)), _col(r, "slug", 1)) for r in rows]
 
 
-def rrf_fuse(lists: Sequence[Sequence[str]], weights: Sequence[float], *, rrf_k: int = 60) -> list[RankedHit]:
+def rrf_fuse(
+    lists: Sequence[Sequence[RankedHit]], weights: Sequence[float], *, rrf_k: int = 60
+) -> list[RankedHit]:
     """Weighted reciprocal-rank fusion: score(d) = sum over lists of w / (rrf_k + rank(d)).
 
-    Ranks start at 1. Ties keep the order in which ids were first seen (earlier lists first),
-    so equal evidence falls back to the first list's order.
+    Ranks start at 1. Ties keep the order in which ids were first seen (earlier lists first).
 
     Args:
-        lists: ranked id lists, best first.
+        lists: ranked hit lists, best first (their scores are ignored).
         weights: one weight per list.
         rrf_k: the damping constant.
 
     Returns:
-        Every id that appears in any list, best first, with its fused score.
+        Every id that appears in any list, best first, with its fused score and a slug hint.
     """
     if len(lists) != len(weights):
         raise ValueError("rrf_fuse needs one weight per list")
     scores: dict[str, float] = collections.defaultdict(float)
+    slugs: dict[str, str | None] = {}
     for ranked, weight in zip(lists, weights, strict=True):
-        for rank, item in enumerate(ranked, start=1):
-            scores[item] += weight / (rrf_k + rank)
+        for rank, hit in enumerate(ranked, start=1):
+            scores[hit.memory_id] += weight / (rrf_k + rank)
+            if slugs.get(hit.memory_id) is None:
+                slugs[hit.memory_id] = hit.slug
     order = {item: i for i, item in enumerate(scores)}
     best = sorted(scores, key=lambda item: (-scores[item], order[item]))
-    return [RankedHit(item, scores[item]) for item in best]
+    return [RankedHit(item, scores[item], slugs.get(item)) for item in best]
+
+
+def relative_fuse(lists: Sequence[Sequence[RankedHit]], weights: Sequence[float]) -> list[RankedHit]:
+    """Relative score fusion: min-max scale each list's scores to 0..1, then a weighted mean.
+
+    Dividing by the sum of the weights keeps the fused score in 0..1. A list with one hit (or
+    all scores equal) scales to 1. Ties keep first-seen order.
+
+    Args:
+        lists: scored hit lists, best first (scores higher-is-better within each list).
+        weights: one weight per list.
+
+    Returns:
+        Every id that appears in any list, best first, with its fused score and a slug hint.
+    """
+    if len(lists) != len(weights):
+        raise ValueError("relative_fuse needs one weight per list")
+    total = sum(weights) or 1.0
+    scores: dict[str, float] = collections.defaultdict(float)
+    slugs: dict[str, str | None] = {}
+    for ranked, weight in zip(lists, weights, strict=True):
+        if not ranked:
+            continue
+        hi = max(h.score for h in ranked)
+        lo = min(h.score for h in ranked)
+        for hit in ranked:
+            scaled = (hit.score - lo) / (hi - lo) if hi > lo else 1.0
+            scores[hit.memory_id] += weight * scaled / total
+            if slugs.get(hit.memory_id) is None:
+                slugs[hit.memory_id] = hit.slug
+    order = {item: i for i, item in enumerate(scores)}
+    best = sorted(scores, key=lambda item: (-scores[item], order[item]))
+    return [RankedHit(item, scores[item], slugs.get(item)) for item in best]
+
+
+_SEQUENCE_SLUG = re.compile(r"^(.*?)(\d+)$")
+
+
+def neighbour_slugs(slug: str) -> list[str]:
+    """The slugs just before and after `slug` in its sequence: ``d3-12`` -> ``d3-11``, ``d3-13``.
+
+    Zero-padded numbers keep their width (``note-007`` -> ``note-006``, ``note-008``). A slug
+    that does not end in a number has no neighbours.
+    """
+    match = _SEQUENCE_SLUG.match(slug)
+    if match is None:
+        return []
+    prefix, digits = match.groups()
+    width = len(digits) if digits.startswith("0") and len(digits) > 1 else 0
+    number = int(digits)
+    return [f"{prefix}{str(n).zfill(width)}" for n in (number - 1, number + 1) if n >= 0]
 
 
 def _col(row: Any, name: str, index: int) -> Any:

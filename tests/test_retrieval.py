@@ -1,0 +1,285 @@
+"""Search modes on the real stack (embedded Postgres, Mem0 OSS, e5): keyword, vector, hybrid.
+
+Covers mode validation, the keyword side (stemming, accent folding, stop words), tenant and
+sync-state isolation in every mode, and a small French/Spanish set where facts saved in one
+language are asked for in the same and in another language: hybrid must be no worse than vector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from langgraph_brain.brain import MemoryService, MemoryValidationError, open_memory_service
+from langgraph_brain.brain.retrieval import (
+    SEARCH_MODES,
+    RankedHit,
+    RetrievalOptions,
+    neighbour_slugs,
+    relative_fuse,
+    rrf_fuse,
+    validate_mode,
+)
+from langgraph_brain.db import Database
+from langgraph_brain.settings import BrainSettings
+
+SPANISH = {
+    "perro": "Mi perro se llama Bruno y es un pastor alemán.",
+    "trabajo": "Trabajo como contadora en una pyme de Valparaíso.",
+    "alergia": "Soy alérgica al maní y a los mariscos.",
+    "cumpleanos": "Mi cumpleaños es el 14 de marzo.",
+    "contacto": "Prefiero que me contacten por correo electrónico, no por teléfono.",
+    "iva": "La empresa paga el IVA todos los meses, el día 20.",
+    "hija": "Mi hija estudia ingeniería civil en la Universidad de Chile.",
+    "futbol": "Los viernes juego fútbol con mis colegas de la oficina.",
+}
+FRENCH = {
+    "chat": "Mon chat s'appelle Minou et il a trois ans.",
+    "travail": "Je travaille comme infirmière à l'hôpital de Lyon.",
+    "regime": "Je suis végétarienne depuis 2019, je ne mange pas de viande.",
+    "tva": "Notre entreprise déclare la TVA chaque trimestre.",
+    "contact": "Je préfère être contactée par e-mail plutôt que par téléphone.",
+    "piano": "Mon fils prend des cours de piano le mercredi.",
+    "vacances": "Nous partons en vacances en Bretagne au mois d'août.",
+    "voiture": "Ma voiture est une Renault Clio rouge.",
+}
+# (entity, query, expected slug): same-language questions, then questions in another language.
+QUESTIONS = [
+    ("es", "¿Cómo se llama mi perro?", "perro"),
+    ("es", "¿A qué soy alérgica?", "alergia"),
+    ("es", "¿Cuándo es mi cumpleaños?", "cumpleanos"),
+    ("es", "¿Cómo prefiero que me contacten?", "contacto"),
+    ("es", "¿Qué estudia mi hija?", "hija"),
+    ("es", "¿Cuándo se paga el IVA?", "iva"),
+    # asked in another language than the facts were saved in
+    ("es", "What is my dog's name?", "perro"),
+    ("es", "Quel sport est-ce que je pratique le vendredi ?", "futbol"),
+    ("es", "Where do I work?", "trabajo"),
+    ("es", "Quand est mon anniversaire ?", "cumpleanos"),
+    ("fr", "Comment s'appelle mon chat ?", "chat"),
+    ("fr", "Où est-ce que je travaille ?", "travail"),
+    ("fr", "Quand déclarons-nous la TVA ?", "tva"),
+    ("fr", "Quel instrument mon fils apprend-il ?", "piano"),
+    ("fr", "Où partons-nous en vacances ?", "vacances"),
+    # asked in another language than the facts were saved in
+    ("fr", "¿Cómo se llama mi gato?", "chat"),
+    ("fr", "¿Cuál es mi coche?", "voiture"),
+    ("fr", "Do I eat meat?", "regime"),
+    ("fr", "How do I prefer to be contacted?", "contact"),
+    ("fr", "¿Dónde trabajo?", "travail"),
+]
+SAME_LANGUAGE = QUESTIONS[:6] + QUESTIONS[10:15]
+
+
+@pytest.fixture(scope="module")
+async def service(database: Database) -> AsyncIterator[MemoryService]:
+    async with open_memory_service(BrainSettings(), database=database) as svc:
+        items = [
+            {"scope": "user", "entity_id": entity, "slug": slug, "content": content}
+            for entity, facts in (("es", SPANISH), ("fr", FRENCH))
+            for slug, content in facts.items()
+        ]
+        items += [
+            {
+                "scope": "user",
+                "entity_id": "kw",
+                "slug": "regime",
+                "content": "Acme uses the ProPyme tax regime.",
+            },
+            {
+                "scope": "user",
+                "entity_id": "kw",
+                "slug": "city",
+                "content": "I live in Valparaíso, near the port.",
+            },
+            {
+                "scope": "user",
+                "entity_id": "kw",
+                "slug": "painting",
+                "content": "Last summer I painted a sunrise over the lake.",
+                "category": "hobby",
+            },
+            {
+                "scope": "user",
+                "entity_id": "kw",
+                "slug": "tea",
+                "content": "I drink green tea every morning.",
+            },
+            {
+                "scope": "user",
+                "entity_id": "other",
+                "slug": "regime",
+                "content": "Other Co uses the ProPyme regime.",
+            },
+            {
+                "scope": "company",
+                "entity_id": "kw",
+                "slug": "regime",
+                "content": "KW Ltd uses the ProPyme regime.",
+            },
+        ]
+        result = await svc.asave_many(items)
+        assert result.failed_count == 0, result.errors
+        yield svc
+
+
+def test_modes_are_validated() -> None:
+    assert [validate_mode(m) for m in SEARCH_MODES] == ["vector", "keyword", "hybrid"]
+    with pytest.raises(MemoryValidationError, match="search mode must be one of"):
+        validate_mode("semantic")
+
+
+async def test_bad_mode_is_rejected(service: MemoryService) -> None:
+    with pytest.raises(MemoryValidationError, match="search mode"):
+        await service.asearch("user", "kw", "tea", mode="fuzzy")
+    with pytest.raises(MemoryValidationError, match="search mode"):
+        MemoryService(service.pool, service.index, search_mode="bm25")
+
+
+async def test_default_mode_is_hybrid(service: MemoryService) -> None:
+    assert service.search_mode == "hybrid"
+    default = await service.asearch("user", "kw", "which tax regime?", k=4)
+    hybrid = await service.asearch("user", "kw", "which tax regime?", k=4, mode="hybrid")
+    assert [h.slug for h in default] == [h.slug for h in hybrid]
+
+
+async def test_keyword_mode_ranks_exact_terms_stems_and_folded_accents(service: MemoryService) -> None:
+    hits = await service.asearch("user", "kw", "propyme", mode="keyword")
+    assert [h.slug for h in hits] == ["regime"] and hits[0].score > 0
+    # Stemming: "painting" and "sunrises" reach "painted a sunrise".
+    assert [h.slug for h in await service.asearch("user", "kw", "painting sunrises", mode="keyword")] == [
+        "painting"
+    ]
+    # Accent folding, both ways.
+    assert [h.slug for h in await service.asearch("user", "kw", "valparaiso", mode="keyword")] == ["city"]
+    es = await service.asearch("user", "es", "Valparaiso contadora", mode="keyword")
+    assert [h.slug for h in es][:1] == ["trabajo"]
+    # Category filter applies to the keyword side too.
+    assert await service.asearch("user", "kw", "sunrise", mode="keyword", category="fact") == []
+    assert [
+        h.slug for h in await service.asearch("user", "kw", "sunrise", mode="keyword", category="hobby")
+    ] == ["painting"]
+
+
+async def test_keyword_mode_with_only_stop_words_or_unknown_words_finds_nothing(
+    service: MemoryService,
+) -> None:
+    assert await service.asearch("user", "kw", "what is the", mode="keyword") == []
+    assert await service.asearch("user", "kw", "zzyzx", mode="keyword") == []
+    # Hybrid still answers from the vector side.
+    assert len(await service.asearch("user", "kw", "what is the", mode="hybrid", k=2)) == 2
+
+
+@pytest.mark.parametrize("mode", SEARCH_MODES)
+async def test_every_mode_returns_only_the_callers_synced_memories(service: MemoryService, mode: str) -> None:
+    hits = await service.asearch("user", "kw", "ProPyme regime", k=10, mode=mode)
+    assert "Acme uses the ProPyme tax regime." in [h.content for h in hits]
+    assert not any("Other Co" in h.content or "KW Ltd" in h.content for h in hits)
+    company = await service.asearch("company", "kw", "ProPyme regime", k=10, mode=mode)
+    assert [h.content for h in company] == ["KW Ltd uses the ProPyme regime."]
+    assert await service.asearch("user", "nobody", "ProPyme regime", mode=mode) == []
+    # A row that is not synced (here: marked pending behind the service's back) is never returned.
+    async with service.pool.connection() as conn:
+        await conn.execute(
+            "UPDATE brain_memories SET sync_state = 'pending' WHERE scope = 'user' AND entity_id = 'other'"
+        )
+    try:
+        assert await service.asearch("user", "other", "ProPyme regime", k=10, mode=mode) == []
+    finally:
+        async with service.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE brain_memories SET sync_state = 'synced' WHERE scope = 'user' AND entity_id = 'other'"
+            )
+
+
+async def test_language_is_guessed_for_the_full_text_column(service: MemoryService) -> None:
+    async with service.pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT brain_ts_config(t)::text AS cfg FROM unnest(%s::text[]) WITH ORDINALITY AS x(t, n)"
+                " ORDER BY n",
+                ([SPANISH["perro"], FRENCH["travail"], "When did Melanie paint a sunrise?", "Bruno 42"],),
+            )
+        ).fetchall()
+    assert [r["cfg"] for r in rows] == ["spanish", "french", "english", "simple"]
+
+
+def _rank_of(slugs: list[str], expected: str) -> int | None:
+    return slugs.index(expected) + 1 if expected in slugs else None
+
+
+async def test_hybrid_is_no_worse_than_vector_in_french_and_spanish(service: MemoryService) -> None:
+    found: dict[str, dict[int, int]] = {}
+    for mode in ("vector", "hybrid"):
+        found[mode] = {1: 0, 3: 0}
+        for entity, query, expected in QUESTIONS:
+            slugs = [h.slug for h in await service.asearch("user", entity, query, k=3, mode=mode)]
+            rank = _rank_of(slugs, expected)
+            for k in (1, 3):
+                found[mode][k] += rank is not None and rank <= k
+    assert found["hybrid"][1] >= found["vector"][1], found
+    assert found["hybrid"][3] >= found["vector"][3], found
+    # And the same-language questions are answered at rank 1 by hybrid search.
+    for entity, query, expected in SAME_LANGUAGE:
+        hits = await service.asearch("user", entity, query, k=1)
+        assert [h.slug for h in hits] == [expected], query
+
+
+def _hits(*ids: str) -> list[RankedHit]:
+    return [RankedHit(i, float(len(ids) - n)) for n, i in enumerate(ids)]
+
+
+def test_rrf_fuse_rewards_agreement_and_keeps_first_list_order_on_ties() -> None:
+    fused = rrf_fuse([_hits("a", "b", "c"), _hits("c", "d")], [1.0, 1.0], rrf_k=60)
+    assert [h.memory_id for h in fused] == ["c", "a", "b", "d"]
+    assert fused[0].score == pytest.approx(1 / 63 + 1 / 61)
+    weighted = rrf_fuse([_hits("a", "b"), _hits("b", "a")], [1.0, 2.0], rrf_k=60)
+    assert [h.memory_id for h in weighted] == ["b", "a"]
+    with pytest.raises(ValueError):
+        rrf_fuse([_hits("a")], [1.0, 2.0])
+
+
+def test_relative_fuse_is_a_weighted_mean_of_unit_scaled_scores() -> None:
+    vector = [RankedHit("a", 0.9, "a"), RankedHit("b", 0.8, "b"), RankedHit("c", 0.7, "c")]
+    keyword = [RankedHit("c", 12.0), RankedHit("d", 3.0)]
+    fused = relative_fuse([vector, keyword], [1.0, 1.5])
+    assert {h.memory_id: round(h.score, 6) for h in fused} == {"a": 0.4, "b": 0.2, "c": 0.6, "d": 0.0}
+    assert [h.memory_id for h in fused] == ["c", "a", "b", "d"]
+    assert fused[0].slug == "c"  # the slug hint survives from the list that had it
+    assert [h.score for h in relative_fuse([[RankedHit("x", 0.3)], []], [1.0, 1.0])] == [0.5]
+
+
+def test_neighbour_slugs() -> None:
+    assert neighbour_slugs("d3-12") == ["d3-11", "d3-13"]
+    assert neighbour_slugs("note-007") == ["note-006", "note-008"]
+    assert neighbour_slugs("turn0") == ["turn1"]
+    assert neighbour_slugs("company_tax_regime") == []
+
+
+async def test_hybrid_adds_sequence_neighbours_of_strong_hits(service: MemoryService) -> None:
+    await service.asave_many(
+        [
+            {"scope": "user", "entity_id": "seq", "slug": f"chat-{n}", "content": text, "category": cat}
+            for n, (text, cat) in enumerate(
+                [
+                    ("Anything new with your garden?", "fact"),
+                    ("Yes, I finally planted tomatoes and basil.", "fact"),
+                    ("How did the job interview at the bakery go?", "fact"),
+                    ("Great, they offered me the position!", "fact"),
+                    ("Did you watch the football final?", "fact"),
+                    ("No, I was asleep by nine.", "note"),
+                ],
+                start=1,
+            )
+        ]
+    )
+    hits = await service.asearch("user", "seq", "job interview at the bakery", k=2)
+    assert [h.slug for h in hits] == ["chat-3", "chat-4"]
+    # Neighbours obey the category filter and the mode: keyword mode does no expansion.
+    hits = await service.asearch("user", "seq", "football final", k=3, category="fact")
+    assert "chat-6" not in [h.slug for h in hits]
+    keyword = await service.asearch("user", "seq", "job interview at the bakery", k=3, mode="keyword")
+    assert [h.slug for h in keyword] == ["chat-3"]
+    off = MemoryService(service.pool, service.index, retrieval=RetrievalOptions(neighbour_weight=0))
+    assert "chat-4" not in [h.slug for h in await off.asearch("user", "seq", "bakery job interview", k=1)]
