@@ -330,3 +330,24 @@ async def test_one_row_that_cannot_be_repaired_does_not_stop_reconcile(service: 
     fixed = await areconcile(service)
     assert fixed.failed == 0 and fixed.recreated_missing == 1
     assert (await acheck_invariant(service)).ok
+
+
+async def test_crashed_revive_then_save_leaves_no_duplicate(service: MemoryService) -> None:
+    """Found by the load test: a forget that crashed after deleting the Mem0 memory leaves the row
+    pointing at a deleted memory; a reviving save that crashes after its Mem0 add leaves a tagged
+    copy; the next save must adopt that copy, not add a second one (no reconcile in between)."""
+    entity = "revive_twice"
+    await service.asave("user", entity, "plan", "Twice: version one.")
+    for op, point in (("forget", "after_index_write"), ("save", "before_mark")):
+        service.fault_hook = crash_at(point)
+        try:
+            with pytest.raises(SimulatedCrash):
+                if op == "forget":
+                    await service.aforget("user", entity, "plan")
+                else:
+                    await service.asave("user", entity, "plan", "Twice: version two.")
+        finally:
+            service.fault_hook = None
+    await service.asave("user", entity, "plan", "Twice: version three.")
+    assert await _mem0_of(service, entity) == {"plan": "Twice: version three."}
+    assert (await acheck_invariant(service)).ok

@@ -275,25 +275,26 @@ class MemoryService:
     async def _push(self, row: Mapping[str, Any]) -> str:
         """Make Mem0 hold exactly this row's content; return the Mem0 id."""
         metadata = _index_metadata(row)
-        memory_id: str | None = row["memory_id"]
-        if memory_id is None:
-            # A crash after a previous add but before the row was marked leaves an orphan
-            # tagged with this row's brain_id: adopt it rather than add a duplicate. Only one filed
-            # under this row's entity: Mem0's update cannot move a memory to another entity.
-            orphans = await self.index.alist(
-                entity_key=entity_key(row["scope"], row["entity_id"]), brain_id=int(row["id"])
-            )
-            if orphans:
-                memory_id = orphans[0].memory_id
-                for extra in orphans[1:]:
-                    await self.index.adelete(extra.memory_id)
-        if memory_id is not None:
-            try:
-                await self.index.aupdate(memory_id, row["content"], metadata=metadata)
-                return memory_id
-            except IndexMemoryMissing:
-                pass  # deleted in Mem0 behind our back: re-add below, the row gets the new id
         key = entity_key(row["scope"], row["entity_id"])
+        if row["memory_id"] is not None:
+            try:
+                await self.index.aupdate(row["memory_id"], row["content"], metadata=metadata)
+                return str(row["memory_id"])
+            except IndexMemoryMissing:
+                pass  # deleted in Mem0 (behind our back, or by a forget that crashed): see below
+        # No live memory. A push that crashed after its add but before the row was marked left an
+        # orphan tagged with this row's brain_id, also when the row still names a deleted memory (a
+        # crashed forget, then a crashed revive): adopt it rather than add a duplicate. Only one
+        # filed under this row's entity: Mem0's update cannot move a memory to another entity.
+        orphans = await self.index.alist(entity_key=key, brain_id=int(row["id"]))
+        if orphans:
+            for extra in orphans[1:]:
+                await self.index.adelete(extra.memory_id)
+            try:
+                await self.index.aupdate(orphans[0].memory_id, row["content"], metadata=metadata)
+                return orphans[0].memory_id
+            except IndexMemoryMissing:
+                pass
         return await self.index.aadd(row["content"], entity_key=key, metadata=metadata)
 
     async def asave_many(
