@@ -134,9 +134,10 @@ async def run_turns(
     return latencies
 
 
-def window_median(latencies: list[float], center: int, half: int = 5) -> float:
-    lo = max(0, center - 1 - half)
+def window_median(latencies: list[float], center: int, half: int = 10) -> float:
+    """Median of the (up to) 20 turns around turn `center`: robust to a noisy shared machine."""
     hi = min(len(latencies), center - 1 + half)
+    lo = max(0, hi - 2 * half)
     return statistics.median(latencies[lo:hi])
 
 
@@ -219,7 +220,7 @@ def main() -> None:
         assert n_session == 2 * args.turns, f"session has {n_session} messages, expected {2 * args.turns}"
 
     print(
-        f"\none thread, {args.turns} turns (human 30 words, AI 60 words); latency = median of 10 turns; "
+        f"\none thread, {args.turns} turns (human 30 words, AI 60 words); latency = median of 20 turns; "
         f"plain VACUUM every {args.vacuum_every} turns, untimed (0 = never)\n"
     )
     print(f"| saver | turn {args.early} ms | turn {args.turns} ms | late/early | disk MB |")
@@ -232,6 +233,7 @@ def main() -> None:
             f"\nstock/ours at turn {args.turns}: latency {s_late / b_late:.1f}x, disk {s_disk / b_disk:.1f}x"
         )
     print(f"ours: transcript + state hold {n_session} messages, each once")
+    print(f"load average during the run: {os.getloadavg()[1]:.1f} (5 min), {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
