@@ -278,3 +278,18 @@ async def test_pre_model_hook_trims_for_prebuilt_agents() -> None:
     assert isinstance(shown[0], HumanMessage)
     assert COUNTER.count_messages(shown) <= 300
     assert len(result["messages"]) == len(history) + 1
+
+
+async def test_state_middleware_rewrites_state_to_the_window() -> None:
+    from langchain.agents import create_agent
+
+    from langgraph_brain.trimming import TrimmingStateMiddleware
+
+    model = RecordingModel(seen=[])
+    agent = create_agent(model, tools=[], middleware=[TrimmingStateMiddleware(300, COUNTER)])
+    history = long_history(30)
+    result = await agent.ainvoke({"messages": history})
+    kept = result["messages"][:-1]  # the model's reply is appended after trimming
+    assert kept == model.seen[-1]
+    assert isinstance(kept[0], HumanMessage) and kept[-1].content == "latest question"
+    assert COUNTER.count_messages(kept) <= 300 < COUNTER.count_messages(history)
