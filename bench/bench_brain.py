@@ -21,16 +21,12 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -40,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.synthetic import FACTS, SUBJECTS, bulk_load, embed_texts, synthetic_texts
 from langgraph_brain.brain import open_memory_service, shared_embeddings
 from langgraph_brain.brain.mem0_oss import Mem0OSSIndex
-from langgraph_brain.db import Database, resolve_database_url
+from langgraph_brain.db import Database, create_database, resolve_database_url
 from langgraph_brain.settings import BrainSettings
 
 console = Console()
@@ -71,17 +67,10 @@ async def timed(n: int, make: Callable[[int], Awaitable[Any]], label: str) -> li
     return out
 
 
-def fresh_database(server_url: str) -> str:
-    name = f"bench_brain_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return make_conninfo(server_url, dbname=name)
-
-
 async def main(args: argparse.Namespace) -> None:
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="brain-bench-"))
     server = await asyncio.to_thread(resolve_database_url, os.environ.get("DATABASE_URL"), data_dir)
-    url = fresh_database(server)
+    url = create_database(server, "bench_brain")
     per_entity = args.memories // args.entities
     rng = random.Random(3)
     db = await Database.aopen(url)

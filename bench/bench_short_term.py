@@ -20,7 +20,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,9 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph import START, MessagesState, StateGraph
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from langgraph_brain.checkpointers import BrainSaver, Compactor
-from langgraph_brain.db import open_async_pool, resolve_database_url
+from langgraph_brain.db import create_database, open_async_pool, resolve_database_url
 
 WORDS = [
     "memory",
@@ -85,13 +83,6 @@ def build_graph(compactor: Compactor | None) -> StateGraph[Any]:
     else:
         builder.add_edge(START, "model")
     return builder
-
-
-def create_database(server_url: str, prefix: str) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return make_conninfo(server_url, dbname=name)
 
 
 async def disk_bytes(url: str) -> int:

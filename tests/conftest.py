@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 
-import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
-from langgraph_brain.db import Database, embedded_database_url
+from langgraph_brain.db import Database, create_database, embedded_database_url
 
 
 @pytest.fixture(scope="session")
@@ -32,18 +28,11 @@ def server_url() -> Iterator[str]:
     yield embedded_database_url(data_dir)
 
 
-def _create_database(server_url: str, prefix: str) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}".lower()
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return make_conninfo(server_url, dbname=name)
-
-
 @pytest.fixture(scope="module")
 def database_url(server_url: str, request: pytest.FixtureRequest) -> str:
     """A brand-new, empty database for this test module."""
     module = request.module.__name__.rsplit(".", 1)[-1][:30]
-    return _create_database(server_url, f"t_{module}")
+    return create_database(server_url, f"t_{module}")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +40,7 @@ def fresh_database_url(server_url: str) -> object:
     """Factory for extra empty databases inside one module (e.g. concurrent-setup tests)."""
 
     def make(prefix: str = "x") -> str:
-        return _create_database(server_url, prefix)
+        return create_database(server_url, prefix)
 
     return make
 

@@ -1,6 +1,6 @@
 """Database layer: embedded server, pools, append-only migrations. Imports nothing else of ours."""
 
-from .database import Database, resolve_database_url
+from .database import Database, create_database, resolve_database_url
 from .embedded import embedded_database_url
 from .migrations import MIGRATIONS, amigrate, migrate
 from .pool import CONNECTION_KWARGS, open_async_pool, open_sync_pool
@@ -10,6 +10,7 @@ __all__ = [
     "MIGRATIONS",
     "Database",
     "amigrate",
+    "create_database",
     "embedded_database_url",
     "migrate",
     "open_async_pool",

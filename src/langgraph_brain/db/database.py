@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from psycopg import AsyncConnection
+import psycopg
+from psycopg import AsyncConnection, sql
+from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from .embedded import embedded_database_url
@@ -19,6 +22,17 @@ def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
     if database_url:
         return database_url
     return embedded_database_url(data_dir)
+
+
+def create_database(server_url: str, prefix: str = "brain") -> str:
+    """Create an empty, uniquely named database on the server and return its URL.
+
+    For tests and benchmarks that each want a clean database on one (embedded) server.
+    """
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}".lower()
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return make_conninfo(server_url, dbname=name)
 
 
 class Database:
