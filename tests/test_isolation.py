@@ -49,6 +49,7 @@ async def service(database: Database) -> AsyncIterator[MemoryService]:
         for scope, entity in VICTIMS:
             await svc.asave(scope, entity, "shared_slug", f"{scope} {entity}: the {SECRET} is in the safe.")
             await svc.asave(scope, entity, "plan", f"{scope} {entity}: {SECRET} plan is to expand to Peru.")
+            await svc.asave(scope, entity, "vault", f"{scope} {entity}: the {SECRET} is in the safe. (vault)")
         await svc.asave("user", ATTACKER_USER, "shared_slug", "Attacker: my own note about the safe.")
         await svc.asave("company", ATTACKER_COMPANY, "shared_slug", "Attacker company: our own note.")
         yield svc
@@ -107,7 +108,7 @@ async def test_service_paths(service: MemoryService) -> None:
         _no_secret([str(h) for h in await service.ahistory(scope, me)], f"ahistory {scope}")
         _no_secret([x async for x in service.aexport(scope=scope, entity_id=me)], f"aexport {scope}")
         # "plan" and A's Mem0 ids exist only for the victims: to the attacker they do not exist.
-        for slug in ("plan", *forged):
+        for slug in ("plan", "vault", *forged):
             with pytest.raises(MemoryNotFoundError):
                 await service.aforget(scope, me, slug)
         # Saving the colliding slug writes the attacker's own row only.
@@ -151,7 +152,7 @@ async def test_tool_paths(service: MemoryService) -> None:
     for query in ("where is the safe?", SECRET, *forged_ids):
         calls += [("search_user_memory", {"query": query, "k": 20, **forged_identity})]
         calls += [("search_company_memory", {"query": query, "k": 20, **forged_identity})]
-    for slug in ("shared_slug", "plan", *forged_ids):
+    for slug in ("shared_slug", "plan", "vault", *forged_ids):
         calls += [("forget_memory", {"scope": "user", "slug": slug, **forged_identity})]
         calls += [("forget_memory", {"scope": "company", "slug": slug, **forged_identity})]
     calls += [("save_user_memory", {"slug": "plan", "content": "Attacker plan.", **forged_identity})]
@@ -198,7 +199,7 @@ async def test_cli_paths(service: MemoryService, cli_env: None) -> None:
             ["memories", "search", *me, forged_ids[0]],
             ["memories", "history", *me],
             ["memories", "export", *me],
-            ["memories", "forget", *me, "plan"],
+            ["memories", "forget", *me, "vault"],
             ["memories", "forget", *me, forged_ids[0]],
         ]
     commands += [["erase", "--user", "12", "--yes"]]  # erasing the attacker leaves the victims alone

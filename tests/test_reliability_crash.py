@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
+import os
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -54,9 +56,18 @@ class SimulatedCrash(BaseException):
 def crash_at(point: str) -> Callable[[str], None]:
     def hook(reached: str) -> None:
         if reached == point:
+            _record(point)
             raise SimulatedCrash(point)
 
     return hook
+
+
+def _record(point: str) -> None:
+    """Count the injected fault for bench/reliability.py's figures, when it asks."""
+    path = os.environ.get("BRAIN_RELIABILITY_FIGURES")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"suite": "crash", "point": point}) + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -225,6 +236,7 @@ async def test_reconcile_is_safe_while_agents_are_saving(service: MemoryService)
 
     def hook(reached: str) -> None:
         if reached == crash_point.get():
+            _record(reached)
             raise SimulatedCrash(reached)
 
     async def writer(n: int) -> None:
