@@ -121,7 +121,9 @@ async def open_brain(
 
     settings = settings or get_settings()
     url = await asyncio.to_thread(resolve_database_url, settings.database_url, settings.data_dir)
-    database = await Database.aopen(url, min_size=1, max_size=settings.pool_max_size)
+    database = await Database.aopen(
+        url, min_size=1, max_size=settings.pool_max_size, connect_timeout=settings.pool_timeout
+    )
     try:
         brain = Brain(settings, url, pool=database.pool)
         if memory:

@@ -46,7 +46,9 @@ _ERASE_LABELS = (
 @asynccontextmanager
 async def _open(settings: BrainSettings) -> AsyncIterator[tuple[Database, MemoryService]]:
     url = await asyncio.to_thread(resolve_database_url, settings.database_url, settings.data_dir)
-    database = await Database.aopen(url, min_size=1, max_size=settings.pool_max_size)
+    database = await Database.aopen(
+        url, min_size=1, max_size=settings.pool_max_size, connect_timeout=settings.pool_timeout
+    )
     try:
         async with open_memory_service(settings, database=database) as service:
             yield database, service

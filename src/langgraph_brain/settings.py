@@ -36,6 +36,12 @@ class BrainSettings(BaseSettings):
     )
     pool_min_size: int = Field(default=1, ge=0, validation_alias="BRAIN_POOL_MIN_SIZE")
     pool_max_size: int = Field(default=10, ge=1, validation_alias="BRAIN_POOL_MAX_SIZE")
+    pool_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias="BRAIN_POOL_TIMEOUT",
+        description="Seconds to wait for a database connection before a call fails (an outage).",
+    )
 
     model: str = Field(
         default="openai:gpt-4o-mini",

@@ -34,7 +34,9 @@ async def acreate_index(settings: BrainSettings, database_url: str, embeddings: 
 
     dims = await asyncio.to_thread(embedding_dimensions, embeddings)
     # Importing and configuring Mem0 takes ~2 s of blocking work; keep it off the event loop.
-    return await asyncio.to_thread(Mem0OSSIndex.create, database_url, embeddings, dims=dims)
+    return await asyncio.to_thread(
+        Mem0OSSIndex.create, database_url, embeddings, dims=dims, pool_timeout=settings.pool_timeout
+    )
 
 
 @asynccontextmanager
@@ -55,7 +57,10 @@ async def open_memory_service(
         if database is None:
             url = await asyncio.to_thread(resolve_database_url, settings.database_url, settings.data_dir)
             database = await Database.aopen(
-                url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+                url,
+                min_size=settings.pool_min_size,
+                max_size=settings.pool_max_size,
+                connect_timeout=settings.pool_timeout,
             )
             stack.push_async_callback(database.aclose)
         embeddings = embeddings or shared_embeddings(settings.embedder, settings.openai_embedding_model)

@@ -7,6 +7,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
+from ..db.pool import DEFAULT_POOL_TIMEOUT
 from ..settings import disable_mem0_telemetry
 from .index import IndexHit, IndexMemoryMissing
 
@@ -48,7 +49,13 @@ class Mem0OSSIndex:
 
     @classmethod
     def create(
-        cls, database_url: str, embeddings: Embeddings, *, dims: int, pool_max_size: int = 5
+        cls,
+        database_url: str,
+        embeddings: Embeddings,
+        *,
+        dims: int,
+        pool_max_size: int = 5,
+        pool_timeout: float = DEFAULT_POOL_TIMEOUT,
     ) -> Mem0OSSIndex:
         """Build AsyncMemory on `database_url` with a health-checked sync pool of our own."""
         disable_mem0_telemetry()
@@ -56,7 +63,9 @@ class Mem0OSSIndex:
 
         from ..db import open_sync_pool
 
-        sync_pool = open_sync_pool(database_url, min_size=1, max_size=pool_max_size, name="brain-mem0")
+        sync_pool = open_sync_pool(
+            database_url, min_size=1, max_size=pool_max_size, name="brain-mem0", connect_timeout=pool_timeout
+        )
         config = {
             "vector_store": {
                 "provider": "pgvector",

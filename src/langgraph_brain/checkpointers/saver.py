@@ -213,7 +213,13 @@ class BrainSaver(AsyncPostgresSaver):
         """
         if pipeline:
             raise ValueError("BrainSaver runs on a pool; pipeline mode needs a single connection")
-        pool = await open_async_pool(conn_string, min_size=min_size, max_size=max_size, name="brain-saver")
+        pool = await open_async_pool(
+            conn_string,
+            min_size=min_size,
+            max_size=max_size,
+            name="brain-saver",
+            connect_timeout=get_settings().pool_timeout,
+        )
         try:
             saver = cls(pool, serde=serde, keep_checkpoints=keep_checkpoints)
             if setup:

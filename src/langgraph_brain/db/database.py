@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from .embedded import embedded_database_url
 from .migrations import amigrate
-from .pool import open_async_pool
+from .pool import DEFAULT_POOL_TIMEOUT, open_async_pool
 
 
 def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
@@ -44,10 +44,18 @@ class Database:
 
     @classmethod
     async def aopen(
-        cls, url: str, *, min_size: int = 1, max_size: int = 10, migrate: bool = True
+        cls,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        migrate: bool = True,
+        connect_timeout: float = DEFAULT_POOL_TIMEOUT,
     ) -> Database:
         """Open a pool on `url` and apply pending migrations (safe from many processes at once)."""
-        pool = await open_async_pool(url, min_size=min_size, max_size=max_size)
+        pool = await open_async_pool(
+            url, min_size=min_size, max_size=max_size, connect_timeout=connect_timeout
+        )
         if migrate:
             async with pool.connection() as conn:
                 await amigrate(conn)

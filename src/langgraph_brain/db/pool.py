@@ -17,8 +17,18 @@ CONNECTION_KWARGS: dict[str, Any] = {
 }
 
 
+#: Seconds a caller waits for a connection. psycopg_pool's own default (30 s) is a long time for
+#: an agent turn to hang during an outage before the tool can say the database is unavailable.
+DEFAULT_POOL_TIMEOUT = 10.0
+
+
 async def open_async_pool(
-    conninfo: str, *, min_size: int = 1, max_size: int = 10, name: str = "brain"
+    conninfo: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    name: str = "brain",
+    connect_timeout: float = DEFAULT_POOL_TIMEOUT,
 ) -> AsyncConnectionPool[AsyncConnection[dict[str, Any]]]:
     """Open an async pool whose connections are checked before each use.
 
@@ -33,13 +43,19 @@ async def open_async_pool(
         check=AsyncConnectionPool.check_connection,
         open=False,
         name=name,
+        timeout=connect_timeout,
     )
     await pool.open(wait=True, timeout=30)
     return pool
 
 
 def open_sync_pool(
-    conninfo: str, *, min_size: int = 1, max_size: int = 5, name: str = "brain-sync"
+    conninfo: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 5,
+    name: str = "brain-sync",
+    connect_timeout: float = DEFAULT_POOL_TIMEOUT,
 ) -> ConnectionPool:
     """A sync pool (Mem0's pgvector store is synchronous), with the same health check."""
     pool: ConnectionPool = ConnectionPool(
@@ -50,6 +66,7 @@ def open_sync_pool(
         check=ConnectionPool.check_connection,
         open=False,
         name=name,
+        timeout=connect_timeout,
     )
     pool.open(wait=True, timeout=30)
     return pool
