@@ -223,9 +223,7 @@ def create_forget_memory_tool(
 ) -> BaseTool:
     """A tool that deletes one memory of the caller's user or company from both stores."""
 
-    async def forget(
-        scope: Scope, slug: str, runtime: ToolRuntime[Any, Any]
-    ) -> tuple[str, dict[str, Any]]:
+    async def forget(scope: Scope, slug: str, runtime: ToolRuntime[Any, Any]) -> tuple[str, dict[str, Any]]:
         context, config = _runtime_parts(runtime)
         if scope not in SCOPE_KEY:
             raise ToolException(f"scope must be 'user' or 'company', not {scope!r}.")
