@@ -117,7 +117,7 @@ class Mem0OSSIndex:
     async def asearch(
         self, query: str, *, entity_key: str, k: int, category: str | None = None
     ) -> list[IndexHit]:
-        vector = await asyncio.to_thread(self.embeddings.embed_query, query)
+        vector = await self.embeddings.aembed_query(query)
         return await self.asearch_vector(vector, entity_key=entity_key, k=k, category=category)
 
     async def asearch_vector(
