@@ -233,6 +233,7 @@ class MemoryService:
             )
             if row is not None and same and row["sync_state"] == "synced":
                 return SaveResult("unchanged", scope, entity, slug, row["version"], row["memory_id"])
+            inserted = row is None
             if row is None:
                 status = "created"
                 row = await _fetchone(
@@ -261,7 +262,7 @@ class MemoryService:
                     await _add_history(conn, row, "update", old_content, content, actor, reason)
         # The pending row is committed: from here on a crash loses nothing.
         await self._fault("after_row_commit")
-        memory_id = await self._push(row)
+        memory_id = await self._push(row, inserted=inserted)
         await self._fault("after_index_write")
         await self._fault("before_mark")
         async with self._tenant(conn, scope, entity):
@@ -272,8 +273,12 @@ class MemoryService:
             )
         return SaveResult(status, scope, entity, slug, row["version"], memory_id)  # type: ignore[arg-type]
 
-    async def _push(self, row: Mapping[str, Any]) -> str:
-        """Make Mem0 hold exactly this row's content; return the Mem0 id."""
+    async def _push(self, row: Mapping[str, Any], *, inserted: bool = False) -> str:
+        """Make Mem0 hold exactly this row's content; return the Mem0 id.
+
+        `inserted`: the row was created by this very save, so no Mem0 memory can carry its
+        brain_id yet (ids are never reused and the key lock is held); skip the orphan lookup.
+        """
         metadata = _index_metadata(row)
         key = entity_key(row["scope"], row["entity_id"])
         if row["memory_id"] is not None:
@@ -286,7 +291,7 @@ class MemoryService:
         # orphan tagged with this row's brain_id, also when the row still names a deleted memory (a
         # crashed forget, then a crashed revive): adopt it rather than add a duplicate. Only one
         # filed under this row's entity: Mem0's update cannot move a memory to another entity.
-        orphans = await self.index.alist(entity_key=key, brain_id=int(row["id"]))
+        orphans = [] if inserted else await self.index.alist(entity_key=key, brain_id=int(row["id"]))
         if orphans:
             for extra in orphans[1:]:
                 await self.index.adelete(extra.memory_id)
@@ -360,11 +365,12 @@ class MemoryService:
             query: what to look for, in any language.
             k: how many hits to return (1..100).
             category: only memories of this category, if given.
-            mode: "hybrid" (Mem0 vector hits fused with Postgres full-text BM25 by reciprocal
-                rank), "vector" (Mem0 only) or "keyword" (full-text only, no embedding). None
-                uses the service's default (`BRAIN_SEARCH_MODE`, "hybrid"). The hit score is the
-                cosine similarity, the BM25 score or the fused RRF score respectively; compare
-                scores only within one mode. See `langgraph_brain.brain.retrieval`.
+            mode: "hybrid" (Mem0 vector hits fused with Postgres full-text BM25, by relative
+                score fusion unless `RetrievalOptions.fusion="rrf"`, plus sequence neighbours),
+                "vector" (Mem0 only) or "keyword" (full-text only, no embedding). None uses the
+                service's default (`BRAIN_SEARCH_MODE`, "hybrid"). The hit score is the cosine
+                similarity, the BM25 score or the fused 0..1 score respectively; compare scores
+                only within one mode. See `langgraph_brain.brain.retrieval`.
 
         Raises:
             MemoryValidationError: empty/oversized query, k outside 1..100, bad category or mode.
@@ -451,7 +457,7 @@ class MemoryService:
         opts = self.retrieval
         if mode == "keyword":
             return await self._keyword(scope, entity, query, k, category), {}
-        # Hybrid: the embedding (in a worker thread) and the full-text query overlap. Each list
+        # Hybrid: the embedding (on the embedder's own thread) and the full-text query overlap. Each list
         # brings more than k candidates so that fusion can promote an item ranked low in one list
         # but high in the other.
         depth = max(k, opts.candidates)
