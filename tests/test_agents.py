@@ -244,3 +244,25 @@ async def test_pre_model_hook_twin(service: MemoryService) -> None:
         assert systems[0].text.startswith("Base prompt.")
         assert "[city] Hana lives in Osorno." in systems[0].text
     assert all(not isinstance(m, SystemMessage) for m in out["messages"])  # state unchanged
+
+
+async def test_sync_middleware_twin_reads_the_same_core_memories(service: MemoryService) -> None:
+    """Sync graphs call `before_agent` from a worker thread; it must build the same block."""
+    import asyncio
+
+    from langgraph.runtime import Runtime
+
+    from langgraph_brain.agents import MemoryContextMiddleware
+
+    await service.asave("user", "sync-sam", "name", "The user's name is Sam.", category="profile")
+    await service.asave("user", "sync-sam", "trivia", "Sam once saw a comet.", category="fact")
+    await service.asave(
+        "company", "sync-co", "policy", "Invoices are due in 30 days.", category="company_policy"
+    )
+    middleware = MemoryContextMiddleware(service, max_tokens=400)
+    runtime: Runtime[Any] = Runtime(context={"user_id": "sync-sam", "company_id": "sync-co"})
+    expected = await middleware.abefore_agent({"messages": []}, runtime)  # type: ignore[arg-type]
+    got = await asyncio.to_thread(middleware.before_agent, {"messages": []}, runtime)  # type: ignore[arg-type]
+    assert got == expected
+    block = str((got or {})["brain_memory_context"])
+    assert "Sam." in block and "30 days" in block and "comet" not in block

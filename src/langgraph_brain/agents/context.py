@@ -205,14 +205,15 @@ class MemoryContextMiddleware(AgentMiddleware[MemoryContextState, Any]):
         self.company_categories = tuple(company_categories)
         self.token_counter = token_counter
 
-    async def abefore_agent(self, state: MemoryContextState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+    def _identities(self, runtime: Runtime[Any]) -> tuple[str, str | None]:
         config = _ambient_config()
         user_id = resolve_identity("user_id", context=runtime.context, config=config)
-        company_id = (
-            resolve_identity("company_id", context=runtime.context, config=config)
-            if self.include_company
-            else None
-        )
+        if not self.include_company:
+            return user_id, None
+        return user_id, resolve_identity("company_id", context=runtime.context, config=config)
+
+    async def abefore_agent(self, state: MemoryContextState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        user_id, company_id = self._identities(runtime)
         block = await abuild_memory_context(
             self.service,
             user_id=user_id,
@@ -226,16 +227,16 @@ class MemoryContextMiddleware(AgentMiddleware[MemoryContextState, Any]):
 
     def before_agent(self, state: MemoryContextState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         # Sync graphs: the service's blocking twins run the query on the service's own loop.
-        config = _ambient_config()
-        user_id = resolve_identity("user_id", context=runtime.context, config=config)
-        company_id = (
-            resolve_identity("company_id", context=runtime.context, config=config)
-            if self.include_company
-            else None
+        user_id, company_id = self._identities(runtime)
+        user_rows = self.service.list_core(
+            "user", user_id, categories=self.user_categories, limit=MAX_ROWS_PER_SCOPE
         )
-        user_rows = self.service.list("user", user_id, limit=MAX_ROWS_PER_SCOPE)
         company_rows = (
-            self.service.list("company", company_id, limit=MAX_ROWS_PER_SCOPE) if company_id else []
+            self.service.list_core(
+                "company", company_id, categories=self.company_categories, limit=MAX_ROWS_PER_SCOPE
+            )
+            if company_id
+            else []
         )
         block = render_memory_context(
             user_rows,

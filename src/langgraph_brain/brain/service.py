@@ -727,6 +727,10 @@ class MemoryService:
         """Blocking twin of `aforget`."""
         return self._run(self.aforget(scope, entity_id, slug, **kwargs))
 
+    def list_core(self, scope: str, entity_id: str, **kwargs: Any) -> list[MemoryRecord]:
+        """Blocking twin of `alist_core`."""
+        return self._run(self.alist_core(scope, entity_id, **kwargs))
+
     def list(self, scope: str, entity_id: str, **kwargs: Any) -> list[MemoryRecord]:
         """Blocking twin of `alist`."""
         return self._run(self.alist(scope, entity_id, **kwargs))
