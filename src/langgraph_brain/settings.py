@@ -34,6 +34,14 @@ class BrainSettings(BaseSettings):
         validation_alias="BRAIN_DATA_DIR",
         description="Where the embedded Postgres keeps its data directory.",
     )
+    auto_migrate: bool = Field(
+        default=True,
+        validation_alias="BRAIN_AUTO_MIGRATE",
+        description=(
+            "Apply pending migrations when a store opens. Set false in production, where the"
+            " application role may not run DDL and `brain migrate` runs as the owner instead."
+        ),
+    )
     pool_min_size: int = Field(default=1, ge=0, validation_alias="BRAIN_POOL_MIN_SIZE")
     pool_max_size: int = Field(default=10, ge=1, validation_alias="BRAIN_POOL_MAX_SIZE")
     pool_timeout: float = Field(
@@ -91,6 +99,25 @@ class BrainSettings(BaseSettings):
     search_mode: Literal["vector", "keyword", "hybrid"] = Field(
         default="hybrid", validation_alias="BRAIN_SEARCH_MODE"
     )
+
+    auth_mode: Literal["auto", "required", "open"] = Field(
+        default="auto",
+        validation_alias="BRAIN_AUTH",
+        description=(
+            "LangGraph server authentication (langgraph_brain.server.auth). required: every request"
+            " needs an API key or JWT. open: no credentials needed, identity from context (one"
+            " developer, loud warnings). auto: required once an API key exists or"
+            " BRAIN_JWT_SECRET is set, open before."
+        ),
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias="BRAIN_JWT_SECRET",
+        description="Shared secret (HS256) for JWTs from your identity provider. Unset: no JWTs.",
+    )
+    jwt_audience: str | None = Field(default=None, validation_alias="BRAIN_JWT_AUDIENCE")
+    jwt_issuer: str | None = Field(default=None, validation_alias="BRAIN_JWT_ISSUER")
+    jwt_company_claim: str = Field(default="company_id", validation_alias="BRAIN_JWT_COMPANY_CLAIM")
 
 
 @lru_cache(maxsize=1)

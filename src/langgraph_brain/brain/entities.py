@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Callable
 
-from .errors import BrainConfigurationError
+from ..errors import BrainConfigurationError
+from ..identity import MAX_ENTITY_ID_CHARS, EntityNormalizer, normalize_entity_id
 
-EntityNormalizer = Callable[[str], str]
-MAX_ENTITY_ID_CHARS = 256
-
-
-def normalize_entity_id(raw: object) -> str:
-    """Default normaliser: NFKC, trim, lowercase. Rejects empty ids and control characters.
-
-    A bad entity id is a configuration error, not something a model can fix: identities come
-    from the runtime context, never from tool arguments.
-    """
-    if not isinstance(raw, str):
-        raise BrainConfigurationError(f"entity id must be a string, not {type(raw).__name__}.")
-    value = unicodedata.normalize("NFKC", raw).strip().lower()
-    if not value:
-        raise BrainConfigurationError("entity id is empty; set user_id / company_id in the runtime context.")
-    if len(value) > MAX_ENTITY_ID_CHARS:
-        raise BrainConfigurationError(f"entity id is longer than {MAX_ENTITY_ID_CHARS} characters.")
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
-        raise BrainConfigurationError("entity id contains control characters or lone surrogates.")
-    return value
+__all__ = [
+    "MAX_ENTITY_ID_CHARS",
+    "EntityNormalizer",
+    "normalize_entity_id",
+    "normalize_rut",
+    "normalize_rut_checked",
+]
 
 
 _RUT_RE = re.compile(r"^(\d{1,9})([\dk])$")

@@ -50,7 +50,9 @@ async def open_memory_service(
     """Open everything a MemoryService needs and close it afterwards.
 
     Without arguments this uses the environment (`BrainSettings`): DATABASE_URL or the embedded
-    Postgres, the bundled e5 embedder and open-source Mem0.
+    Postgres, the bundled e5 embedder and open-source Mem0. Pending migrations are applied
+    unless `BRAIN_AUTO_MIGRATE=false`; then an un-migrated database raises
+    `DatabaseNotMigratedError` (run `brain migrate`).
     """
     settings = settings or get_settings()
     async with AsyncExitStack() as stack:
@@ -61,6 +63,7 @@ async def open_memory_service(
                 min_size=settings.pool_min_size,
                 max_size=settings.pool_max_size,
                 connect_timeout=settings.pool_timeout,
+                migrate=settings.auto_migrate,
             )
             stack.push_async_callback(database.aclose)
         embeddings = embeddings or shared_embeddings(settings.embedder, settings.openai_embedding_model)

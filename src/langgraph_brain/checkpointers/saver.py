@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,16 +48,20 @@ from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from langgraph_brain.db import amigrate, open_async_pool, resolve_database_url
+from langgraph_brain.db import open_async_pool
+from langgraph_brain.db.embedded import embedded_server
+from langgraph_brain.db.migrator import MigrationSet, aensure_current
+from langgraph_brain.db.pool import DEFAULT_POOL_TIMEOUT
+from langgraph_brain.identity import EntityNormalizer, normalize_entity_id, thread_owner
 from langgraph_brain.settings import BrainSettings, get_settings
 
+from .migrations import CHECKPOINTER_MIGRATIONS, SETUP_LOCK_KEY
 from .serde import BrainSerializer
+from .threads import athreads_of
 from .transcript import COPY_THREAD_SQL, DELETE_THREADS_SQL, Transcript
 
 logger = logging.getLogger(__name__)
 
-# Distinct from the brain migrations' key: both may be held by one process at once.
-SETUP_LOCK_KEY = 0x6272_6169_6E01  # "brain\1"
 
 # Newest `keep` checkpoints of every namespace of one thread. The thread's rows are few once
 # pruning runs every turn, so a window over them is cheap.
@@ -74,8 +78,6 @@ _RUN_CHECKPOINTS_SQL = """
 DELETE FROM checkpoints WHERE metadata->>'run_id' = ANY(%s)
 RETURNING thread_id, checkpoint_ns, checkpoint_id
 """
-
-_USER_THREADS_SQL = "SELECT DISTINCT thread_id FROM checkpoints WHERE metadata->>'user_id' = %s"
 
 # Threads whose newest root checkpoint is older than the cutoff. `ts` is an ISO-8601 UTC string
 # written by LangGraph, which sorts like the instant it names.
@@ -106,12 +108,6 @@ SELECT %s, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type,
 FROM checkpoint_writes WHERE thread_id = %s
 ON CONFLICT DO NOTHING
 """
-
-# Created after upstream's own migrations. CONCURRENTLY: setup may run against a live table.
-_EXTRA_SETUP_SQL = (
-    "CREATE INDEX CONCURRENTLY IF NOT EXISTS checkpoints_brain_user_id_idx "
-    "ON checkpoints ((metadata->>'user_id')) WHERE metadata ? 'user_id'",
-)
 
 
 def _keep_latest_n(thread_id: str, keep: int) -> _Statements:
@@ -175,8 +171,10 @@ class BrainSaver(AsyncPostgresSaver):
         serde: SerializerProtocol | None = None,
         *,
         keep_checkpoints: int | None = None,
+        owner_normalizer: EntityNormalizer = normalize_entity_id,
     ) -> None:
         super().__init__(conn, pipe=pipe, serde=serde or BrainSerializer())
+        self.owner_normalizer = owner_normalizer
         if keep_checkpoints is not None and keep_checkpoints < 1:
             raise ValueError("keep_checkpoints must be >= 1 or None")
         self.keep_checkpoints = keep_checkpoints
@@ -199,6 +197,7 @@ class BrainSaver(AsyncPostgresSaver):
         min_size: int = 1,
         max_size: int = 10,
         setup: bool = True,
+        pool_timeout: float = DEFAULT_POOL_TIMEOUT,
     ) -> AsyncIterator[BrainSaver]:
         """Open a health-checked pool on `conn_string`, run `setup()`, yield a saver, close the pool.
 
@@ -210,6 +209,9 @@ class BrainSaver(AsyncPostgresSaver):
             min_size: Pool minimum size.
             max_size: Pool maximum size.
             setup: Run `setup()` before yielding (safe to repeat, and from many processes).
+                False (production, `BRAIN_AUTO_MIGRATE=false`): run no DDL, only check that
+                `brain migrate` has run, and raise `DatabaseNotMigratedError` if not.
+            pool_timeout: Seconds a call waits for a connection before failing.
         """
         if pipeline:
             raise ValueError("BrainSaver runs on a pool; pipeline mode needs a single connection")
@@ -218,12 +220,14 @@ class BrainSaver(AsyncPostgresSaver):
             min_size=min_size,
             max_size=max_size,
             name="brain-saver",
-            connect_timeout=get_settings().pool_timeout,
+            connect_timeout=pool_timeout,
         )
         try:
             saver = cls(pool, serde=serde, keep_checkpoints=keep_checkpoints)
             if setup:
                 await saver.setup()
+            else:
+                await saver.aensure_setup()
             try:
                 yield saver
             finally:
@@ -234,22 +238,50 @@ class BrainSaver(AsyncPostgresSaver):
     # ------------------------------------------------------------------ setup
 
     async def setup(self) -> None:
-        """Create or upgrade the checkpoint tables and langgraph-brain's own, once per database.
+        """Create or upgrade the checkpoint tables and the checkpointer's own, once per database.
 
-        Safe to call from many processes at once: the work runs under an advisory lock. Waiters
-        poll `pg_try_advisory_lock` instead of blocking in `pg_advisory_lock`, because upstream's
-        migrations use CREATE INDEX CONCURRENTLY, which waits for every open transaction, and a
-        blocked `pg_advisory_lock` call is one: that would deadlock.
+        Runs langgraph-checkpoint-postgres' migrations, then `CHECKPOINTER_MIGRATIONS` (the
+        transcript and the thread-owner indexes). Never needs pgvector or the brain's tables.
+        When everything is current it only reads. Safe to call from many processes at once:
+        the work runs under an advisory lock. Waiters poll `pg_try_advisory_lock` instead of
+        blocking in `pg_advisory_lock`, because upstream's migrations use CREATE INDEX
+        CONCURRENTLY, which waits for every open transaction, and a blocked
+        `pg_advisory_lock` call is one: that would deadlock.
+
+        Raises:
+            DatabaseNotMigratedError: this role may not create the tables (run `brain migrate`
+                as the owner); nothing was created.
         """
         async with _ainternal.get_connection(self.conn) as conn:
             await self._acquire_setup_lock(conn)
             try:
-                await amigrate(conn)
-                await self._run_upstream_migrations(conn)
-                for sql in _EXTRA_SETUP_SQL:
-                    await conn.execute(sql.encode())
+                for migrations in self.migration_sets():
+                    await migrations.aapply(conn, lock=False)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK_KEY,))
+
+    async def aensure_setup(self) -> None:
+        """Check, without writing anything, that `setup()` has run on this database.
+
+        Raises:
+            DatabaseNotMigratedError: naming what is missing and `brain migrate`.
+        """
+        async with _ainternal.get_connection(self.conn) as conn:
+            await aensure_current(conn, self.migration_sets())
+
+    @classmethod
+    def migration_sets(cls) -> tuple[MigrationSet, ...]:
+        """Upstream's migrations, then this package's, in the order `setup()` applies them."""
+        upstream = MigrationSet(
+            name="checkpoints",
+            table="checkpoint_migrations",
+            lock_key=SETUP_LOCK_KEY,
+            migrations=cls.MIGRATIONS,
+            outside_transaction=frozenset(
+                v for v, stmt in enumerate(cls.MIGRATIONS) if "CONCURRENTLY" in stmt.upper()
+            ),
+        )
+        return (upstream, CHECKPOINTER_MIGRATIONS)
 
     @staticmethod
     async def _acquire_setup_lock(conn: AsyncConnection[Any]) -> None:
@@ -262,16 +294,6 @@ class BrainSaver(AsyncPostgresSaver):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
 
-    async def _run_upstream_migrations(self, conn: AsyncConnection[Any]) -> None:
-        # Same steps as AsyncPostgresSaver.setup(), on the connection that holds the lock.
-        await conn.execute(self.MIGRATIONS[0].encode())
-        cur = await conn.execute("SELECT v FROM checkpoint_migrations ORDER BY v DESC LIMIT 1")
-        row: Any = await cur.fetchone()
-        version = -1 if row is None else (row["v"] if isinstance(row, dict) else row[0])
-        for v in range(version + 1, len(self.MIGRATIONS)):
-            await conn.execute(self.MIGRATIONS[v].encode())
-            await conn.execute("INSERT INTO checkpoint_migrations (v) VALUES (%s)", (v,))
-
     # ------------------------------------------------------------------ writes
 
     async def aput(
@@ -281,7 +303,17 @@ class BrainSaver(AsyncPostgresSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Save a checkpoint; at the start of a turn, also prune the thread when configured."""
+        """Save a checkpoint stamped with its thread's owner; at the start of a turn, also prune
+        the thread when configured.
+
+        The owner (`langgraph_brain.identity.thread_owner`: authenticated user, else runtime
+        context, else `configurable`, normalised) replaces any `user_id` / `company_id` that
+        LangGraph copied raw from `configurable`, so erase finds the thread however the identity
+        arrived, and a client cannot file its run under someone else's id on a server with auth.
+        """
+        owner = thread_owner(config, self.owner_normalizer)
+        if owner:
+            metadata = {**metadata, **owner}  # type: ignore[typeddict-item]
         next_config = await super().aput(config, checkpoint, metadata, new_versions)
         configurable = config["configurable"]
         if (
@@ -462,14 +494,11 @@ class BrainSaver(AsyncPostgresSaver):
                 await cur.execute(sql, (ids,))
 
     async def adelete_user(self, user_id: str) -> list[str]:
-        """Delete every thread whose checkpoint metadata carries `user_id`. Returns their ids.
+        """Delete every thread owned by `user_id` (see `threads.athreads_of`). Returns their ids.
 
-        LangGraph copies `configurable` keys into checkpoint metadata, so a thread run with
-        `configurable={"user_id": ...}` (as `langgraph dev` and our agents do) is found here.
+        The id is normalised like on save, so a thread run as "Ana" goes with the user "ana".
         """
-        async with self._cursor() as cur:
-            await cur.execute(_USER_THREADS_SQL, (str(user_id),))
-            threads = sorted(r["thread_id"] for r in await cur.fetchall())
+        threads = await athreads_of(self.conn, "user", user_id, normalize=self.owner_normalizer)
         await self.adelete_threads(threads)
         return threads
 
@@ -552,14 +581,27 @@ async def brain_checkpointer(settings: BrainSettings | None = None) -> AsyncIter
     Connects to `DATABASE_URL`, or starts the embedded Postgres under `BRAIN_DATA_DIR`, runs
     `setup()`, and prunes each thread to `BRAIN_KEEP_CHECKPOINTS` per turn. The LangGraph
     server calls it with no arguments and enters the returned async context manager.
+
+    An embedded server this context started is released when it exits (the LangGraph server
+    does that during its shutdown, and SIGTERM skips `atexit`): it stops unless another live
+    process still uses it. See `langgraph_brain.db.embedded`.
     """
     s = settings or get_settings()
-    # Starting the embedded server blocks for about a second; keep it off the event loop.
-    url = await asyncio.to_thread(resolve_database_url, s.database_url, Path(s.data_dir))
-    async with BrainSaver.from_conn_string(
-        url,
-        keep_checkpoints=s.keep_checkpoints,
-        min_size=s.pool_min_size,
-        max_size=s.pool_max_size,
-    ) as saver:
-        yield saver
+    server: AbstractContextManager[str] = (
+        nullcontext(s.database_url) if s.database_url else embedded_server(Path(s.data_dir))
+    )
+    # Starting or stopping the embedded server blocks for about a second: not on the event loop.
+    url = await asyncio.to_thread(server.__enter__)
+    try:
+        async with BrainSaver.from_conn_string(
+            url,
+            keep_checkpoints=s.keep_checkpoints,
+            min_size=s.pool_min_size,
+            max_size=s.pool_max_size,
+            pool_timeout=s.pool_timeout,
+            # BRAIN_AUTO_MIGRATE=false: run no DDL, refuse an un-migrated database by name.
+            setup=s.auto_migrate,
+        ) as saver:
+            yield saver
+    finally:
+        await asyncio.to_thread(server.__exit__, None, None, None)

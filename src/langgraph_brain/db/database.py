@@ -13,7 +13,8 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from .embedded import embedded_database_url
-from .migrations import amigrate
+from .migrations import BRAIN_MIGRATIONS, amigrate
+from .migrator import aensure_current
 from .pool import DEFAULT_POOL_TIMEOUT, open_async_pool
 
 
@@ -52,13 +53,32 @@ class Database:
         migrate: bool = True,
         connect_timeout: float = DEFAULT_POOL_TIMEOUT,
     ) -> Database:
-        """Open a pool on `url` and apply pending migrations (safe from many processes at once)."""
+        """Open a pool on `url` and bring the brain schema up to date.
+
+        Args:
+            url: Postgres connection string.
+            min_size: pool minimum size.
+            max_size: pool maximum size.
+            migrate: apply pending brain migrations (safe from many processes at once). False:
+                run no DDL, only check that the schema is current.
+            connect_timeout: seconds a call waits for a connection.
+
+        Raises:
+            DatabaseNotMigratedError: the schema is behind and could not (or may not) be
+                migrated by this role; it names `brain migrate`. The pool is closed.
+        """
         pool = await open_async_pool(
             url, min_size=min_size, max_size=max_size, connect_timeout=connect_timeout
         )
-        if migrate:
+        try:
             async with pool.connection() as conn:
-                await amigrate(conn)
+                if migrate:
+                    await amigrate(conn)
+                else:
+                    await aensure_current(conn, [BRAIN_MIGRATIONS])
+        except BaseException:
+            await pool.close()
+            raise
         return cls(url, pool)
 
     async def aclose(self) -> None:

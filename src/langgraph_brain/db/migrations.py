@@ -2,7 +2,8 @@
 
 The index of an entry in `MIGRATIONS` is its version. Entries that have shipped are never
 edited or reordered: a change is a new entry at the end. The checkpointer's tables are created
-by langgraph-checkpoint-postgres' own `setup()`, not here.
+by langgraph-checkpoint-postgres' own `setup()` and the checkpointer's own list, not here (v3
+created `chat_messages` here before that list existed; it stays, harmless, `IF NOT EXISTS` there).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg import AsyncConnection, Connection
+
+from .migrator import MigrationSet
 
 # Arbitrary but fixed: every process that migrates takes this lock first, so many processes
 # can start at once against an empty database and exactly one applies each migration.
@@ -204,61 +207,28 @@ MIGRATIONS: list[str] = [
 ]
 
 
-def _pending(applied: set[int]) -> list[tuple[int, str]]:
-    return [(v, sql) for v, sql in enumerate(MIGRATIONS) if v not in applied]
-
-
-_APPLIED_SQL = "SELECT v FROM brain_migrations"
-_TABLE_EXISTS_SQL = "SELECT to_regclass('brain_migrations') IS NOT NULL AS present"
+#: The brain's schema: brain tables, Mem0's collection, RLS and full-text search. The only user
+#: of pgvector; the checkpointer has its own set (`langgraph_brain.checkpointers.migrations`).
+BRAIN_MIGRATIONS = MigrationSet(
+    name="brain",
+    table="brain_migrations",
+    lock_key=MIGRATION_LOCK_KEY,
+    migrations=MIGRATIONS,
+    # v3 made chat_messages before the checkpointer had its own list, which now creates the same
+    # table; on a database where the checkpointer came first, v3 is recorded, not re-run.
+    satisfied_by={3: "chat_messages"},
+)
 
 
 async def amigrate(conn: AsyncConnection[Any]) -> list[int]:
-    """Apply pending migrations under an advisory lock. Returns the versions applied.
+    """Apply pending brain migrations under an advisory lock. Returns the versions applied.
 
-    `conn` must be in autocommit mode; each migration runs in its own transaction.
+    `conn` must be in autocommit mode. Pending entries run in one transaction, so a role that
+    may not run them leaves nothing behind (`DatabaseNotMigratedError`).
     """
-    await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
-    try:
-        row = await (await conn.execute(_TABLE_EXISTS_SQL)).fetchone()
-        present = _first(row)
-        applied: set[int] = set()
-        if present:
-            applied = {_first(r) for r in await (await conn.execute(_APPLIED_SQL)).fetchall()}
-        done: list[int] = []
-        for v, sql in _pending(applied):
-            async with conn.transaction():
-                # bytes: psycopg types str queries as LiteralString; these are module constants.
-                await conn.execute(sql.encode())
-                await conn.execute("INSERT INTO brain_migrations (v) VALUES (%s)", (v,))
-            done.append(v)
-        return done
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+    return await BRAIN_MIGRATIONS.aapply(conn)
 
 
 def migrate(conn: Connection[Any]) -> list[int]:
     """Sync twin of `amigrate`."""
-    conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
-    try:
-        present = _first(conn.execute(_TABLE_EXISTS_SQL).fetchone())
-        applied: set[int] = set()
-        if present:
-            applied = {_first(r) for r in conn.execute(_APPLIED_SQL).fetchall()}
-        done: list[int] = []
-        for v, sql in _pending(applied):
-            with conn.transaction():
-                conn.execute(sql.encode())
-                conn.execute("INSERT INTO brain_migrations (v) VALUES (%s)", (v,))
-            done.append(v)
-        return done
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
-
-
-def _first(row: Any) -> Any:
-    """First column of a row from either a tuple or a dict row factory."""
-    if row is None:
-        return None
-    if isinstance(row, dict):
-        return next(iter(row.values()))
-    return row[0]
+    return BRAIN_MIGRATIONS.apply(conn)

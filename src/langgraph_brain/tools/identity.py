@@ -1,21 +1,29 @@
-"""Where a memory tool's identity comes from: the runtime context, never the model.
+"""Where a memory tool's identity comes from: the server's authenticated user, else the runtime
+context, never the model (the rule itself is `langgraph_brain.identity.resolve_identity`).
 
-`user_id` and `company_id` are read from the LangGraph runtime context (`context_schema`,
-e.g. `graph.ainvoke(..., context={"user_id": "ana", "company_id": "acme"})`). `langgraph dev`
-and Studio send them as `configurable` keys of the same names, so those are the fallback. Tool
-arguments are never consulted: a model that writes `user_id` into its arguments changes nothing.
+`user_id` and `company_id` are read from the authenticated user when the LangGraph server ran
+`langgraph_brain.server.auth`; otherwise from the runtime context (`context_schema`, e.g.
+`graph.ainvoke(..., context={"user_id": "ana", "company_id": "acme"})`), and for an open
+`langgraph dev` / Studio from `configurable` keys of the same names. Tool arguments are never
+consulted: a model that writes `user_id` into its arguments changes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
-from typing import Any, Literal, TypedDict
+from typing import Any
 
-from ..brain.errors import BrainConfigurationError
+# typing_extensions, not typing: pydantic (the LangGraph server's /assistants/{id}/schemas,
+# i.e. Studio) rejects a typing.TypedDict context schema on Python < 3.12.
+from typing_extensions import TypedDict
+
 from ..brain.models import Actor
+from ..errors import BrainConfigurationError
+from ..identity import IDENTITY_KEYS, IdentityKey, resolve_identity
 
-IdentityKey = Literal["user_id", "company_id"]
-IDENTITY_KEYS: tuple[IdentityKey, ...] = ("user_id", "company_id")
+__all__ = ["IDENTITY_KEYS", "SCOPE_KEY", "BrainContext", "IdentityKey", "current_actor", "resolve_identity"]
+
 SCOPE_KEY: dict[str, IdentityKey] = {"user": "user_id", "company": "company_id"}
 
 
@@ -28,41 +36,6 @@ class BrainContext(TypedDict, total=False):
 
     user_id: str
     company_id: str
-
-
-def _lookup(source: Any, key: str) -> Any:
-    if source is None:
-        return None
-    if isinstance(source, Mapping):
-        return source.get(key)
-    return getattr(source, key, None)
-
-
-def resolve_identity(
-    key: IdentityKey, *, context: Any = None, config: Mapping[str, Any] | None = None
-) -> str:
-    """The caller's `user_id` or `company_id`.
-
-    Looks in the runtime context first, then in `config["configurable"]` (langgraph dev, Studio).
-
-    Raises:
-        BrainConfigurationError: the identity is absent or blank. This is a deployment mistake
-            the model cannot fix, so it stops the run instead of becoming a tool message.
-    """
-    value = _lookup(context, key)
-    if value is None or value == "":
-        value = _lookup((config or {}).get("configurable"), key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise BrainConfigurationError(
-            f"{key} is missing: run the graph with context={{'user_id': ..., 'company_id': ...}}"
-            f" (context_schema=BrainContext), or for langgraph dev / Studio set the configurable key"
-            f" {key!r}. Memory tools never take identity from the model."
-        )
-    if not isinstance(value, str):
-        raise BrainConfigurationError(
-            f"{key} in the runtime context must be a string, not {type(value).__name__}."
-        )
-    return value
 
 
 def current_actor(
@@ -78,7 +51,7 @@ def current_actor(
     thread_id = configurable.get("thread_id")
     if thread_id:
         actor["thread_id"] = str(thread_id)
-    user = _lookup(context, "user_id") or configurable.get("user_id")
-    if isinstance(user, str) and user:
-        actor["user_id"] = user
+    # A company-only caller has no user: the change is still attributed to agent and thread.
+    with contextlib.suppress(BrainConfigurationError):
+        actor["user_id"] = resolve_identity("user_id", context=context, config=config)
     return actor
