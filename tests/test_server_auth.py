@@ -8,6 +8,8 @@ data. Real Postgres, real Mem0, the real dev server driven with langgraph-sdk an
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from datetime import timedelta
@@ -295,6 +297,45 @@ async def test_studio_renders_every_graph_with_auth(server: DevServer, keys: dic
             for path in ("schemas", "graph"):
                 response = await http.get(f"/assistants/{assistant['assistant_id']}/{path}")
                 assert response.status_code == 200, (assistant["graph_id"], path, response.text[:300])
+
+
+async def test_erase_removes_the_servers_thread_records_too(
+    server: DevServer, keys: dict[str, str], ana_thread: dict[str, Any], database_url: str
+) -> None:
+    ana = _client(server, keys["ana"])
+    unrun = (await ana.threads.create())["thread_id"]  # stamped with its owner, never run
+    env = {**offline_env(DATABASE_URL=database_url), "BRAIN_SERVER_API_KEY": keys["admin"], "COLUMNS": "200"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "langgraph_brain.cli",
+        "erase",
+        "--user",
+        "ANA",
+        "--yes",
+        "--json",
+        "--server",
+        server.url,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, (out + err).decode()
+    report = json.loads(out)
+    assert ana_thread["thread_id"] in report["thread_ids"] and report["server_threads"] >= 2
+    admin = _client(server, keys["admin"])
+    for thread_id in (ana_thread["thread_id"], unrun):
+        assert await _status(admin.threads.get(thread_id)) == 404
+    assert await admin.threads.search(metadata={"owner": "ana"}) == []
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM checkpoints WHERE metadata->>'user_id' = 'ana'"
+        ).fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM brain_memories WHERE entity_id = 'ana'").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM brain_memories WHERE entity_id = 'carla'").fetchone()[0] > 0
+    # bruno's and carla's threads are untouched
+    assert await _client(server, keys["bruno"]).threads.search() != []
 
 
 def test_attempt_count_is_reported() -> None:

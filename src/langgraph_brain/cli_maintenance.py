@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -40,6 +41,7 @@ _ERASE_LABELS = (
     ("threads", "threads"),
     ("checkpoints", "checkpoints"),
     ("transcript_messages", "transcript messages"),
+    ("server_threads", "server thread records"),
 )
 
 
@@ -113,13 +115,21 @@ async def _reconcile(dry_run: bool, as_json: bool, console: Console) -> int:
     return 0 if report.failed == 0 and (invariant is None or invariant.ok) else 1
 
 
-async def _erase(scope: str, entity: str, as_json: bool, console: Console) -> None:
+async def _erase(
+    scope: str, entity: str, as_json: bool, console: Console, server: str | None, server_key: str | None
+) -> None:
     from .checkpointers.saver import BrainSaver
     from .maintenance import aerase
 
     async with _open(get_settings()) as (database, service):
         saver = BrainSaver(database.pool)
         report = await aerase(service, scope, entity, saver=saver)
+    if server:
+        from .server.erase import aerase_server_threads
+
+        report.server_threads = await aerase_server_threads(
+            server, report.scope, report.entity_id, report.thread_ids, api_key=server_key
+        )
     if as_json:
         console.print_json(json.dumps(report.as_dict()))
         return
@@ -164,10 +174,20 @@ def register(app: typer.Typer) -> None:
         company: Annotated[str | None, typer.Option("--company", help="Erase this company id.")] = None,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+        server: Annotated[
+            str | None,
+            typer.Option("--server", help="Also delete the thread records on this LangGraph server (URL)."),
+        ] = None,
+        server_key_env: Annotated[
+            str,
+            typer.Option("--server-key-env", help="Environment variable holding an admin API key."),
+        ] = "BRAIN_SERVER_API_KEY",
     ) -> None:
         """Erase one user or company: brain rows, history, Mem0 memories, threads and transcripts.
 
         Only that entity is touched (exact id after normalisation; "1" never matches "12").
+        With --server, the LangGraph server's own thread records go too (admin key needed
+        when the server has auth).
         """
         console = Console()
         if (user is None) == (company is None):
@@ -181,7 +201,7 @@ def register(app: typer.Typer) -> None:
             console.print("aborted; nothing was erased.")
             raise typer.Exit(1)
         try:
-            asyncio.run(_erase(scope, entity, as_json, console))
+            asyncio.run(_erase(scope, entity, as_json, console, server, os.environ.get(server_key_env)))
         except BrainError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from exc

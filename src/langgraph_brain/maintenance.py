@@ -64,6 +64,7 @@ async def aerase(
         checkpoints, messages = await _count_thread_rows(saver, threads)
         await saver.adelete_threads(threads)
         report.threads = len(threads)
+        report.thread_ids = list(threads)
         report.checkpoints = checkpoints
         report.transcript_messages = messages
     return report

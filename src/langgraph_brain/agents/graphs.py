@@ -12,6 +12,8 @@ same names as `configurable` keys in the assistant's configuration.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -22,6 +24,7 @@ from ..settings import get_settings
 from .assistant import create_assistant
 from .supervisor import create_supervisor
 
+logger = logging.getLogger(__name__)
 _state: dict[str, Any] = {}
 _lock: asyncio.Lock | None = None
 
@@ -37,6 +40,7 @@ async def get_shared_service() -> MemoryService:
     async with _lock:
         if "service" not in _state:
             settings = get_settings()
+            _warn_if_unauthenticated()
             # Loading the embedder and the tokenizer reads files: do it off the event loop
             # (the dev server flags blocking calls on its loop).
             await asyncio.to_thread(shared_embeddings, settings.embedder, settings.openai_embedding_model)
@@ -46,6 +50,18 @@ async def get_shared_service() -> MemoryService:
         service = _state["service"]
         assert service is not None
         return service
+
+
+def _warn_if_unauthenticated() -> None:
+    # The LangGraph server passes langgraph.json's "auth" section as LANGGRAPH_AUTH; without
+    # it every client may claim any user_id in its run context.
+    in_server = "LANGGRAPH_API_VARIANT" in os.environ or "LANGSMITH_LANGGRAPH_API_VARIANT" in os.environ
+    if in_server and not os.environ.get("LANGGRAPH_AUTH"):
+        logger.warning(
+            "langgraph-brain: this LangGraph server has NO AUTHENTICATION (langgraph.json has no"
+            " auth.path): any client can act as any user_id. Add"
+            ' "auth": {"path": "langgraph_brain.server.auth:auth"} for anything but local development.'
+        )
 
 
 async def aclose_shared_service() -> None:

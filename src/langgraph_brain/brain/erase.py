@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .index import entity_key
@@ -43,6 +43,10 @@ class EraseReport:
     threads: int = 0
     checkpoints: int = 0
     transcript_messages: int = 0
+    #: thread records deleted on a LangGraph server (`langgraph_brain.server.erase`)
+    server_threads: int = 0
+    #: ids of the threads removed (so a caller can remove them elsewhere too, e.g. on a server)
+    thread_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The report as a JSON-serialisable dict."""
@@ -58,6 +62,7 @@ class EraseReport:
             + self.index_entities
             + self.checkpoints
             + self.transcript_messages
+            + self.server_threads
         )
 
 
