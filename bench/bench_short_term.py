@@ -30,8 +30,9 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph import START, MessagesState, StateGraph
 from psycopg import sql
 
-from langgraph_brain.checkpointers import BrainSaver, Compactor
+from langgraph_brain.checkpointers import BrainSaver
 from langgraph_brain.db import create_database, open_async_pool, resolve_database_url
+from langgraph_brain.middleware import Compactor
 
 WORDS = [
     "memory",

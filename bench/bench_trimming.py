@@ -21,7 +21,8 @@ import tiktoken
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.messages.utils import trim_messages
 
-from langgraph_brain.trimming import OFFLINE_ENCODING, REPLY_OVERHEAD, TokenCounter, trim_history
+from langgraph_brain.middleware import trim_history
+from langgraph_brain.middleware.tokens import OFFLINE_ENCODING, REPLY_OVERHEAD, TokenCounter
 
 WORDS = [
     "memory",
@@ -95,7 +96,7 @@ def main() -> None:
     # Stock: the same counting rule, encoding every message on every call, as a plain
     # tiktoken `token_counter` does (no cache).
     def stock_count(messages: list[BaseMessage]) -> int:
-        return REPLY_OVERHEAD + sum(ours._count_uncached(m) for m in messages)
+        return REPLY_OVERHEAD + sum(ours.measure(m) for m in messages)
 
     base = history(args.messages)
     trim_history(base, ours, args.budget)  # warm-up: a running agent has counted these already

@@ -12,10 +12,10 @@ import os
 
 os.environ.setdefault("MEM0_TELEMETRY", "False")  # before mem0 is imported
 
-from langgraph_brain.agents import create_assistant
 from langgraph_brain.brain import open_memory_service
 from langgraph_brain.checkpointers import BrainSaver
 from langgraph_brain.db import resolve_database_url
+from langgraph_brain.demo import create_assistant
 from langgraph_brain.settings import get_settings
 
 

@@ -11,17 +11,11 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 
-from langgraph_brain.agents import (
-    ScriptedToolCallingModel,
-    create_assistant,
-    create_memory_context_hook,
-    create_supervisor,
-    render_memory_context,
-)
-from langgraph_brain.agents.context import count_tokens
 from langgraph_brain.brain import BrainConfigurationError, MemoryRecord, MemoryService, open_memory_service
 from langgraph_brain.checkpointers import BrainSaver
 from langgraph_brain.db import Database
+from langgraph_brain.demo import ScriptedToolCallingModel, create_assistant, create_supervisor
+from langgraph_brain.middleware import count_tokens, create_memory_context_hook, render_memory_context
 
 
 class PromptRecorder(BaseCallbackHandler):
@@ -220,8 +214,7 @@ async def test_supervisor_shares_company_memory_and_keeps_user_memory_private(
 async def test_pre_model_hook_twin(service: MemoryService) -> None:
     from langgraph.prebuilt import create_react_agent
 
-    from langgraph_brain.agents import BrainContext
-    from langgraph_brain.tools import create_memory_tools
+    from langgraph_brain.tools import BrainContext, create_memory_tools
 
     await service.asave("user", "hana", "city", "Hana lives in Osorno.", category="profile")
     agent = create_react_agent(
@@ -252,7 +245,7 @@ async def test_sync_middleware_twin_reads_the_same_core_memories(service: Memory
 
     from langgraph.runtime import Runtime
 
-    from langgraph_brain.agents import MemoryContextMiddleware
+    from langgraph_brain.middleware import MemoryContextMiddleware
 
     await service.asave("user", "sync-sam", "name", "The user's name is Sam.", category="profile")
     await service.asave("user", "sync-sam", "trivia", "Sam once saw a comet.", category="fact")
@@ -266,3 +259,42 @@ async def test_sync_middleware_twin_reads_the_same_core_memories(service: Memory
     assert got == expected
     block = str((got or {})["brain_memory_context"])
     assert "Sam." in block and "30 days" in block and "comet" not in block
+
+
+async def test_memory_middleware_stack_for_your_own_create_agent(service: MemoryService, saver: Any) -> None:
+    from langchain.agents import create_agent
+
+    from langgraph_brain.middleware import (
+        CompactionMiddleware,
+        MemoryContextMiddleware,
+        TrimmingMiddleware,
+        create_memory_middleware,
+    )
+    from langgraph_brain.tools import BrainContext, create_memory_tools
+
+    stack = create_memory_middleware(service, saver=saver, retain_messages=10, max_history_tokens=500)
+    assert [type(m) for m in stack] == [CompactionMiddleware, MemoryContextMiddleware, TrimmingMiddleware]
+    assert stack[0].compactor.transcript is saver.transcript  # type: ignore[attr-defined]
+    assert stack[0].compactor.retain_messages == 10  # type: ignore[attr-defined]
+    assert stack[2].max_tokens == 500  # type: ignore[attr-defined]
+    # Without a BrainSaver (langgraph dev owns the saver) it archives on the service's database.
+    assert create_memory_middleware(service)[0].compactor.transcript is not saver.transcript  # type: ignore[attr-defined]
+    assert [type(m) for m in create_memory_middleware(service, compaction=False, trimming=False)] == [
+        MemoryContextMiddleware
+    ]
+    with pytest.raises(ValueError, match="max_tokens"):
+        create_memory_middleware(service, max_history_tokens=0)
+
+    await service.asave("user", "iris", "city", "Iris lives in Temuco.", category="profile")
+    agent = create_agent(
+        ScriptedToolCallingModel(),
+        tools=create_memory_tools(service),
+        middleware=stack,
+        context_schema=BrainContext,
+        checkpointer=saver,
+    )
+    recorder = PromptRecorder()
+    config = {**_thread(), "callbacks": [recorder]}
+    out = await _say(agent, "Where do I live?", config, user_id="iris", company_id="acme")
+    assert "Temuco" in out[-1].text
+    assert "[city] Iris lives in Temuco." in recorder.prompts[0][0].text

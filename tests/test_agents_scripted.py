@@ -8,7 +8,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool
 
-from langgraph_brain.agents import (
+from langgraph_brain.demo import (
     ScriptedToolCallingModel,
     describe_model,
     missing_model_key,

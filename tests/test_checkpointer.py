@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import textwrap
@@ -18,8 +19,9 @@ from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import ALL_CAPABILITIES
 from langgraph.graph import START, MessagesState, StateGraph
 
-from langgraph_brain.checkpointers import BrainSaver, CheckpointTextError, Compactor
+from langgraph_brain.checkpointers import BrainSaver, CheckpointTextError
 from langgraph_brain.db import open_async_pool
+from langgraph_brain.middleware import Compactor
 
 
 def echo_graph(saver: BrainSaver, compactor: Compactor | None = None) -> Any:
@@ -149,9 +151,11 @@ async def test_lone_surrogate_fails_clearly_and_stores_nothing(saver: BrainSaver
     config = {"configurable": {"thread_id": "surrogate"}}
     with pytest.raises(CheckpointTextError, match="lone UTF-16 surrogate"):
         await graph.ainvoke({"messages": [HumanMessage("half an emoji: \ud83d")]}, config)
+    # Nothing of the run was stored: no checkpoint, no write, no message (not even a '?' copy).
+    assert await saver.aget_tuple(config) is None
+    assert [t async for t in saver.alist(config)] == []
     state = await graph.aget_state(config)
-    for m in state.values.get("messages", []):
-        assert "?" not in str(m.content)
+    assert state.values.get("messages", []) == []
 
 
 async def test_lone_surrogate_in_transcript_fails_clearly(saver: BrainSaver) -> None:
@@ -167,10 +171,24 @@ async def test_auto_prune_keeps_latest_checkpoints(database_url: str) -> None:
         for i in range(8):
             await graph.ainvoke({"messages": [HumanMessage(f"m{i}")]}, config)
         await saver.adrain()
-        kept = [t async for t in saver.alist(config)]
-        # 3 kept by the last prune, plus what the last turn wrote after its input checkpoint.
-        assert 3 <= len(kept) <= 5
+        kept = [t async for t in saver.alist(config)]  # newest first
+        # The last prune ran right after the last turn's input checkpoint and kept the newest 3
+        # (two of the previous turn, and that input); what the turn wrote afterwards comes on top.
+        inputs = [i for i, t in enumerate(kept) if t.metadata.get("source") == "input"]
+        assert inputs, "the last turn's input checkpoint must be kept"
+        last_input = inputs[0]
+        assert len(kept) - last_input - 1 == 2, [t.metadata for t in kept]
+        # What is kept is the newest contiguous stretch of the chain: each parent is the next one.
+        for newer, older in itertools.pairwise(kept):
+            assert newer.parent_config is not None
+            assert (
+                newer.parent_config["configurable"]["checkpoint_id"]
+                == older.config["configurable"]["checkpoint_id"]
+            )
         state = await graph.aget_state(config)
+        assert (
+            state.config["configurable"]["checkpoint_id"] == kept[0].config["configurable"]["checkpoint_id"]
+        )
         assert len(state.values["messages"]) == 16
         assert (
             await count(

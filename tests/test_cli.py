@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
@@ -79,7 +80,9 @@ def test_readable_errors_on_bad_input() -> None:
     code, out = brain("memories", "list", "-s", "team", "-i", "acme")
     assert code == 2 and "scope" in out and "Traceback" not in out
     code, out = brain("memories", "forget", "-s", "user", "-i", "ana", "never_saved")
-    assert code == 1 and "never_saved" in out and "Traceback" not in out
+    assert code == 2 and "never_saved" in out and "Traceback" not in out  # bad input, not a failure
+    code, out = brain("memories", "list", "-s", "user", "-i", "")
+    assert code == 2 and "must not be empty" in out and "runtime context" not in out
     code, out = brain("memories", "search", "-s", "user", "-i", "ana", "   ")
     assert code == 2 and "empty" in out
     code, out = brain("memories", "import", "/no/such/file.jsonl")
@@ -126,18 +129,33 @@ def test_chat_repl_saves_and_recalls() -> None:
     assert "--thread cli-chat-1" in out
 
 
-def test_sessions_list_show_prune() -> None:
-    brain("chat", "--user", "yan", "--company", "acme", "--thread", "cli-sess-1", input="hello\n/exit\n")
-    code, out = brain("sessions", "list", "--user", "yan")
+def test_sessions_list_show_prune(database_url: str) -> None:
+    brain(
+        "chat", "--user", "Yan", "--company", "acme", "--thread", "cli-sess-1", input="hello\nagain\n/exit\n"
+    )
+    with psycopg.connect(database_url) as conn:
+        ids = [r[0] for r in conn.execute(
+            "SELECT checkpoint_id FROM checkpoints WHERE thread_id = 'cli-sess-1' AND checkpoint_ns = ''"
+            " ORDER BY checkpoint_id"
+        )]  # fmt: skip
+    assert len(ids) > 1
+    code, out = brain("sessions", "list", "--user", "yan")  # the owner was stamped normalised
     assert code == 0 and "cli-sess-1" in out and "acme" in out
     code, out = brain("sessions", "show", "cli-sess-1")
     assert code == 0 and "hello" in out and "scripted model" in out
     code, out = brain("sessions", "show", "no-such-thread")
     assert code == 1 and "no thread" in out
     code, out = brain("sessions", "prune", "--keep", "1", "--thread", "cli-sess-1")
-    assert code == 0 and "kept the newest 1" in out
+    assert code == 0 and "kept the newest 1" in out and f"removed {len(ids) - 1}" in out, out
+    with psycopg.connect(database_url) as conn:
+        kept = [r[0] for r in conn.execute(
+            "SELECT checkpoint_id FROM checkpoints WHERE thread_id = 'cli-sess-1' AND checkpoint_ns = ''"
+        )]  # fmt: skip
+    assert kept == [ids[-1]], "prune must keep exactly the newest checkpoint"
     code, out = brain("sessions", "list", "--user", "yan")
     assert "cli-sess-1" in out
+    code, out = brain("sessions", "show", "cli-sess-1")
+    assert "hello" in out and "again" in out, "the transcript keeps the whole conversation"
 
 
 def test_doctor_reports_each_part(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langgraph.graph import START, MessagesState, StateGraph
 
-from langgraph_brain.checkpointers import BrainSaver, CompactionMiddleware, Compactor, compaction_cut
+from langgraph_brain.checkpointers import BrainSaver
+from langgraph_brain.middleware import CompactionMiddleware, Compactor, compaction_cut
 
 
 def _h(i: int) -> HumanMessage:
@@ -131,7 +132,8 @@ _TURNS_SCRIPT = textwrap.dedent(
     from typing import Any
     from langchain_core.messages import AIMessage, HumanMessage
     from langgraph.graph import START, MessagesState, StateGraph
-    from langgraph_brain.checkpointers import BrainSaver, Compactor
+    from langgraph_brain.checkpointers import BrainSaver
+    from langgraph_brain.middleware import Compactor
 
     url, thread = sys.argv[1], sys.argv[2]
     start, n, retain = (int(a) for a in sys.argv[3:6])

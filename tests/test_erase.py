@@ -164,12 +164,8 @@ async def test_erase_without_a_saver_and_bad_ids(service: MemoryService) -> None
 
 
 def _cli() -> Any:
-    import typer
+    from langgraph_brain.cli import app
 
-    from langgraph_brain.cli_maintenance import register
-
-    app = typer.Typer()
-    register(app)
     return app
 
 

@@ -274,10 +274,9 @@ def test_cli_reconcile_dry_run_then_repair(database_url: str, monkeypatch: pytes
     """`brain reconcile --dry-run` reports without changing; `brain reconcile` repairs and checks."""
     import json
 
-    import typer
     from typer.testing import CliRunner
 
-    from langgraph_brain.cli_maintenance import register
+    from langgraph_brain.cli import app
     from langgraph_brain.settings import get_settings
 
     async def crash_one() -> None:
@@ -294,8 +293,6 @@ def test_cli_reconcile_dry_run_then_repair(database_url: str, monkeypatch: pytes
     monkeypatch.setenv("DATABASE_URL", database_url)
     get_settings.cache_clear()
     try:
-        app = typer.Typer()
-        register(app)
         runner = CliRunner()
         dry = runner.invoke(app, ["reconcile", "--dry-run", "--json"])
         assert dry.exit_code == 0, dry.output

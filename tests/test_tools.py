@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.tools import ToolException
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode
 
 from langgraph_brain.brain import BrainConfigurationError, MemoryService, open_memory_service
 from langgraph_brain.db import Database
-from langgraph_brain.tools import BrainContext, create_memory_tools
+from langgraph_brain.tools import READ_ONLY_COMPANY, BrainContext, create_memory_tools
 
 IDENTITY_WORDS = ("user", "company", "entity", "tenant", "owner")
 
@@ -198,3 +199,68 @@ async def test_backend_outage_is_a_tool_message(database: Database) -> None:
         assert msg.status == "error" and "unavailable" in msg.content
         msg = await _call(broken, "save_user_memory", {"slug": "note2", "content": "More tea."}, context=ctx)
         assert msg.status == "error" and "unavailable" in msg.content
+
+
+async def test_read_only_company_memory_can_be_neither_saved_nor_forgotten(service: MemoryService) -> None:
+    await service.asave("company", "initech", "tax_regime", "Initech is under the general tax regime.")
+    tools = create_memory_tools(service, permissions=READ_ONLY_COMPANY)
+    assert [t.name for t in tools] == [
+        "search_user_memory",
+        "save_user_memory",
+        "search_company_memory",
+        "forget_memory",
+    ]
+    # The model is offered no company write: no company save tool, and forget's scope is user only.
+    for tool in tools:
+        assert (tool.metadata or {}).get("brain_scope") != "company" or tool.name.startswith("search_")
+    forget_params = convert_to_openai_tool(tools[-1])["function"]["parameters"]
+    assert forget_params["properties"]["scope"]["enum"] == ["user"]
+    assert "company" not in tools[-1].description
+
+    ctx = {"user_id": "milton", "company_id": "initech"}
+    graph = _graph(tools)
+    for name, args in (
+        ("forget_memory", {"scope": "company", "slug": "tax_regime"}),
+        ("save_company_memory", {"slug": "tax_regime", "content": "Initech pays no tax."}),
+    ):
+        out = await graph.ainvoke(
+            {"messages": [AIMessage("", tool_calls=[{"name": name, "args": args, "id": "forced"}])]},
+            context=ctx,
+        )
+        refusal = out["messages"][-1]
+        assert isinstance(refusal, ToolMessage) and refusal.status == "error", refusal
+        assert "Forgot" not in refusal.content and "Saved" not in refusal.content
+    # The body checks again, for callers that bypass the schema.
+    forget = tools[-1]
+    assert forget.coroutine is not None
+    with pytest.raises(ToolException, match="may not forget company memory"):
+        await forget.coroutine(scope="company", slug="tax_regime", runtime=None)
+
+    record = await service.aget("company", "initech", "tax_regime")
+    assert record is not None and "general tax regime" in record.content
+    # User memory is still fully writable, with the narrowed forget tool.
+    await service.asave("user", "milton", "stapler", "Milton has a red stapler.")
+    out = await graph.ainvoke(
+        {
+            "messages": [
+                AIMessage(
+                    "",
+                    tool_calls=[{"name": "forget_memory", "args": {"slug": "stapler"}, "id": "ok"}],
+                )
+            ]
+        },
+        context=ctx,
+    )
+    assert out["messages"][-1].status != "error", out["messages"][-1].content
+    assert await service.aget("user", "milton", "stapler") is None
+
+
+def test_permissions_are_validated_and_narrow_the_tool_set(service: MemoryService) -> None:
+    assert [t.name for t in create_memory_tools(service, permissions={"company": ["search"]})] == [
+        "search_company_memory"
+    ]
+    assert create_memory_tools(service, permissions={}) == []
+    with pytest.raises(ValueError, match="'delete'"):
+        create_memory_tools(service, permissions={"user": ("search", "delete")})
+    with pytest.raises(ValueError, match="'team'"):
+        create_memory_tools(service, permissions={"team": ("search",)})

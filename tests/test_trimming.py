@@ -16,14 +16,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
-from langgraph_brain.trimming import (
-    OFFLINE_ENCODING,
-    TokenCounter,
-    TrimmingMiddleware,
-    load_encoding,
-    make_trimming_hook,
-    trim_history,
-)
+from langgraph_brain.middleware import TrimmingMiddleware, compaction_cut, create_trimming_hook, trim_history
+from langgraph_brain.middleware.tokens import OFFLINE_ENCODING, TokenCounter, load_encoding
 
 COUNTER = TokenCounter(tiktoken.get_encoding(OFFLINE_ENCODING))
 WORDS = ["alpha", "beta", "gamma", "delta", "tax", "regime", "memo", "ñandú", "数据", "🙂", "x"]
@@ -134,6 +128,82 @@ def test_system_message_outside_the_list_counts_against_budget() -> None:
     system = SystemMessage("a long system prompt " * 5)
     squeezed = trim_history(history, COUNTER, full.tokens, system_message=system)
     assert [m.id for m in squeezed.messages] == ["h2"]
+
+
+# ---------------------------------------------------------------------------- one walk, two users
+# Trimming and compaction share `safe_cut`. These pin the rules where their old walks disagreed.
+
+
+def test_every_system_message_is_kept_in_place_by_trimming_and_compaction() -> None:
+    # The old trimmer kept only a leading system message; compaction never archived any.
+    history: list[BaseMessage] = [
+        SystemMessage("be brief", id="s0"),
+        HumanMessage("old question " * 20, id="h0"),
+        AIMessage("old answer " * 20, id="a0"),
+        SystemMessage("from now on, answer in Spanish", id="s1"),
+        HumanMessage("old question two " * 20, id="h1"),
+        AIMessage("old answer two " * 20, id="a1"),
+        HumanMessage("latest", id="h2"),
+    ]
+    result = trim_history(history, COUNTER, 120)
+    assert [m.id for m in result.messages] == ["s0", "s1", "h2"]
+    assert result.tokens == COUNTER.count_messages(result.messages) <= 120
+    assert result.dropped == 4
+    cut = compaction_cut(history, 1)
+    assert [m.id for m in history[:cut] if not isinstance(m, SystemMessage)] == ["h0", "a0", "h1", "a1"]
+
+
+def test_nothing_is_cut_when_everything_fits() -> None:
+    # A greeting before the first human message: kept while it fits (the old trimmer always
+    # dropped it to start on a human message; compaction kept it).
+    history: list[BaseMessage] = [
+        AIMessage("Hi! How can I help?", id="greet"),
+        HumanMessage("hello", id="h1"),
+        AIMessage("hi", id="a1"),
+    ]
+    full = trim_history(history, COUNTER, 10_000)
+    assert full.messages == history and full.dropped == 0 and not full.over_budget
+    assert compaction_cut(history, 3) == 0
+    tight = trim_history(history, COUNTER, full.tokens - 1)
+    assert [m.id for m in tight.messages] == ["h1", "a1"]
+    assert compaction_cut(history, 2) == 1
+
+
+class AssistantNote(BaseMessage):
+    """A message type of someone's own that carries tool calls, as AIMessage does."""
+
+    type: str = "assistant_note"
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def test_any_message_with_tool_calls_keeps_its_results() -> None:
+    # The old trimmer only looked for tool calls on AIMessage; compaction on any message.
+    call = {"name": "lookup", "args": {}, "id": "c1", "type": "tool_call"}
+    history: list[BaseMessage] = [
+        HumanMessage("question " * 30, id="h0"),
+        AssistantNote(content="", tool_calls=[call], id="n0"),
+        ToolMessage("result", tool_call_id="c1", id="t0"),
+        AIMessage("answer", id="a0"),
+    ]
+    kept = trim_history(history, COUNTER, 10_000).messages
+    assert kept == history
+    assert compaction_cut(history, 3) == 0  # no valid cut fits: compaction waits
+
+
+def test_a_history_without_human_messages_is_cut_on_a_non_tool_message() -> None:
+    # The old compaction never cut such a thread, so its state grew without bound.
+    calls = [{"name": "lookup", "args": {}, "id": f"c{i}", "type": "tool_call"} for i in range(3)]
+    history: list[BaseMessage] = [SystemMessage("run the nightly job", id="s")]
+    for i, c in enumerate(calls):
+        history += [
+            AIMessage("step " * 30, tool_calls=[c], id=f"a{i}"),
+            ToolMessage("ok", tool_call_id=c["id"], id=f"t{i}"),
+        ]
+    history.append(AIMessage("done", id="done"))
+    newest = [history[0], *history[-3:]]
+    result = trim_history(history, COUNTER, COUNTER.count_messages(newest))
+    assert result.messages == newest and not result.over_budget
+    assert compaction_cut(history, 3) == 5  # keeps a2, t2, done; the system message stays
 
 
 # ---------------------------------------------------------------------------- counter
@@ -270,7 +340,7 @@ async def test_pre_model_hook_trims_for_prebuilt_agents() -> None:
     from langgraph.prebuilt import create_react_agent
 
     model = RecordingModel(seen=[])
-    agent = create_react_agent(model, tools=[], pre_model_hook=make_trimming_hook(300, COUNTER))
+    agent = create_react_agent(model, tools=[], pre_model_hook=create_trimming_hook(300, COUNTER))
     history = long_history(30)
     result = await agent.ainvoke({"messages": history})
     shown = model.seen[-1]
@@ -283,7 +353,7 @@ async def test_pre_model_hook_trims_for_prebuilt_agents() -> None:
 async def test_state_middleware_rewrites_state_to_the_window() -> None:
     from langchain.agents import create_agent
 
-    from langgraph_brain.trimming import TrimmingStateMiddleware
+    from langgraph_brain.middleware import TrimmingStateMiddleware
 
     model = RecordingModel(seen=[])
     agent = create_agent(model, tools=[], middleware=[TrimmingStateMiddleware(300, COUNTER)])

@@ -1,9 +1,10 @@
-"""Short-term memory: BrainSaver (extended AsyncPostgresSaver), compaction and the transcript.
+"""Short-term memory: BrainSaver (extended AsyncPostgresSaver) and the transcript.
+
+Compaction, which archives into the transcript, is `langgraph_brain.middleware.compaction`.
 
 `langgraph.json`: `"checkpointer": {"path": "langgraph_brain.checkpointers.brain_checkpointer"}`.
 """
 
-from .compaction import CompactionMiddleware, Compactor, compaction_cut, make_compaction_node
 from .saver import SETUP_LOCK_KEY, BrainSaver, brain_checkpointer
 from .serde import BrainSerializer, CheckpointTextError
 from .transcript import Transcript, TranscriptEntry, TranscriptPage
@@ -13,12 +14,8 @@ __all__ = [
     "BrainSaver",
     "BrainSerializer",
     "CheckpointTextError",
-    "CompactionMiddleware",
-    "Compactor",
     "Transcript",
     "TranscriptEntry",
     "TranscriptPage",
     "brain_checkpointer",
-    "compaction_cut",
-    "make_compaction_node",
 ]

@@ -8,7 +8,7 @@ What it adds on top of langgraph-checkpoint-postgres:
 * `aprune(..., keep=N)` keeps the newest N checkpoints per namespace (upstream keeps 1);
 * `adelete_for_runs`, `acopy_thread`, a thread TTL sweep and `adelete_user`;
 * optional automatic pruning at the start of every turn (`keep_checkpoints`), which with
-  compaction (see `compaction.py`) keeps turn cost and disk flat as a thread grows;
+  compaction (see `langgraph_brain.middleware.compaction`) keeps turn cost and disk flat as a thread grows;
 * a transcript (`Transcript`) and `aget_session()`, the whole conversation of a thread;
 * refuses to silently corrupt text (`BrainSerializer`).
 """

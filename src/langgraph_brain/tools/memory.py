@@ -8,26 +8,35 @@ argument in the schema the model sees. Error handling follows one rule:
   and the conversation goes on;
 * a missing identity (`BrainConfigurationError`) is raised. It is not a `ToolException`, so
   neither the tool nor ToolNode's default `handle_tool_errors` turns it into a message.
+
+Which tools exist, and which scopes `forget_memory` accepts, follows a per-scope policy
+(`permissions.py`); a call outside it is refused with an error `ToolMessage`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import psycopg_pool
 from langchain.tools import ToolRuntime
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from pydantic import BaseModel, Field
 
-from ..brain.errors import MemoryBackendError, MemoryNotFoundError, MemoryValidationError
-from ..brain.service import MemoryService
 from ..brain.validation import COMPANY_CATEGORIES, USER_CATEGORIES, Scope
+from ..errors import MemoryBackendError, MemoryNotFoundError, MemoryValidationError
 from .identity import SCOPE_KEY, current_actor, resolve_identity
+from .permissions import (
+    ALL_SCOPES,
+    DEFAULT_PERMISSIONS,
+    Permissions,
+    check_permissions,
+    not_permitted_message,
+)
+from .schemas import DEFAULT_TOOL_K, SaveMemoryArgs, SearchMemoryArgs, forget_args_schema
 
-MAX_TOOL_K = 20
-DEFAULT_TOOL_K = 5
+if TYPE_CHECKING:
+    from ..brain.service import MemoryService
 
 #: Failures of the storage services themselves. The service wraps most of them in
 #: MemoryBackendError already; these cover the read paths that it does not wrap.
@@ -46,34 +55,6 @@ _SCOPE_WORDS = {"user": "the current user's private", "company": "the current us
 
 def _categories(scope: Scope) -> str:
     return ", ".join(USER_CATEGORIES if scope == "user" else COMPANY_CATEGORIES)
-
-
-class SearchMemoryArgs(BaseModel):
-    """Arguments of a search tool, as the model sees them."""
-
-    query: str = Field(description="What to look for, in natural language.")
-    k: int = Field(
-        default=DEFAULT_TOOL_K, ge=1, le=MAX_TOOL_K, description="How many memories to return (1-20)."
-    )
-    category: str | None = Field(default=None, description="Only return memories of this category.")
-
-
-class SaveMemoryArgs(BaseModel):
-    """Arguments of a save tool, as the model sees them."""
-
-    slug: str = Field(
-        description="Stable key for this memory: lowercase letters, digits, '_', '.', '-', e.g."
-        " 'company_tax_regime'. Saving an existing slug replaces its content."
-    )
-    content: str = Field(description="The fact to remember, as one or two self-contained sentences.")
-    category: str | None = Field(default=None, description="Category, e.g. profile, preference, fact.")
-
-
-class ForgetMemoryArgs(BaseModel):
-    """Arguments of the forget tool, as the model sees them."""
-
-    scope: Literal["user", "company"] = Field(description="'user' for personal, 'company' for shared memory.")
-    slug: str = Field(description="The exact slug of the memory to delete (search first if unsure).")
 
 
 async def _guarded(call: Callable[[], Awaitable[Any]]) -> Any:
@@ -217,33 +198,51 @@ def create_save_memory_tool(
 def create_forget_memory_tool(
     service: MemoryService,
     *,
+    scopes: Iterable[Scope] = ALL_SCOPES,
     name: str = "forget_memory",
     instructions: str | None = None,
     agent_name: str | None = None,
 ) -> BaseTool:
-    """A tool that deletes one memory of the caller's user or company from both stores."""
+    """A tool that deletes one memory of the caller's user or company from both stores.
+
+    Args:
+        service: The MemoryService to delete from.
+        scopes: The scopes it may delete from; its `scope` argument offers only these, and a
+            call naming another scope is refused with an error message.
+        name: Tool name.
+        instructions: The description the model reads.
+        agent_name: Recorded as the actor in brain_history.
+
+    Raises:
+        ValueError: `scopes` is empty or names an unknown scope.
+    """
+    allowed = tuple(check_permissions({scope: ("forget",) for scope in scopes}))
+    if not allowed:
+        raise ValueError("a forget tool needs at least one scope; leave the tool out instead.")
 
     async def forget(scope: Scope, slug: str, runtime: ToolRuntime[Any, Any]) -> tuple[str, dict[str, Any]]:
+        # The schema already narrows `scope`; check again for callers that bypass it.
+        if scope not in allowed:
+            raise ToolException(not_permitted_message("forget", str(scope), allowed))
         context, config = _runtime_parts(runtime)
-        if scope not in SCOPE_KEY:
-            raise ToolException(f"scope must be 'user' or 'company', not {scope!r}.")
         entity = resolve_identity(SCOPE_KEY[scope], context=context, config=config)
         actor = current_actor(agent_name, context=context, config=config)
         record = await _guarded(lambda: service.aforget(scope, entity, slug, actor=actor, reason="agent"))
         return f"Forgot {scope} memory {record.slug!r}.", {"scope": scope, "slug": record.slug}
 
+    which = " or ".join(f"'{s}' ({'private' if s == 'user' else 'shared'})" for s in allowed)
     description = instructions or (
         "Delete one memory by its exact slug when the user asks to forget it or it is wrong."
-        " scope is 'user' (private) or 'company' (shared)."
+        f" scope is {which}."
     )
     return StructuredTool.from_function(
         coroutine=forget,
         name=name,
         description=description,
-        args_schema=ForgetMemoryArgs,
+        args_schema=forget_args_schema(allowed),
         response_format="content_and_artifact",
         handle_tool_error=True,
-        metadata={"brain_action": "forget"},
+        metadata={"brain_action": "forget", "brain_scopes": allowed},
     )
 
 
@@ -290,32 +289,34 @@ def create_save_company_memory_tool(
 def create_memory_tools(
     service: MemoryService,
     *,
-    company: bool = True,
-    company_writes: bool = True,
-    forget: bool = True,
+    permissions: Permissions = DEFAULT_PERMISSIONS,
     agent_name: str | None = None,
 ) -> list[BaseTool]:
-    """The standard memory tool set.
+    """The memory tools a policy allows.
 
     Args:
-        service: the MemoryService behind every tool.
-        company: include the company-memory tools.
-        company_writes: include `save_company_memory` (read-only company memory when False).
-        forget: include `forget_memory`.
-        agent_name: recorded as the actor of changes in brain_history.
+        service: The MemoryService behind every tool.
+        permissions: Scope -> allowed actions ("search", "save", "forget"); a scope left out
+            gets no tool. E.g. `READ_ONLY_COMPANY` = `{"user": ALL_ACTIONS, "company":
+            ("search",)}`: the company's memory can be searched but neither saved nor forgotten.
+        agent_name: Recorded as the actor of changes in brain_history.
 
     Returns:
-        `search_user_memory`, `save_user_memory`, then (optionally) `search_company_memory`,
-        `save_company_memory` and `forget_memory`.
+        In this order, those allowed: `search_user_memory`, `save_user_memory`,
+        `search_company_memory`, `save_company_memory`, and one `forget_memory` whose `scope`
+        offers only the scopes where "forget" is allowed.
+
+    Raises:
+        ValueError: `permissions` names an unknown scope or action.
     """
-    tools: list[BaseTool] = [
-        create_search_user_memory_tool(service),
-        create_save_user_memory_tool(service, agent_name=agent_name),
-    ]
-    if company:
-        tools.append(create_search_company_memory_tool(service))
-        if company_writes:
-            tools.append(create_save_company_memory_tool(service, agent_name=agent_name))
-    if forget:
-        tools.append(create_forget_memory_tool(service, agent_name=agent_name))
+    policy = check_permissions(permissions)
+    tools: list[BaseTool] = []
+    for scope, actions in policy.items():
+        if "search" in actions:
+            tools.append(create_search_memory_tool(service, scope))
+        if "save" in actions:
+            tools.append(create_save_memory_tool(service, scope, agent_name=agent_name))
+    forget_scopes = tuple(scope for scope, actions in policy.items() if "forget" in actions)
+    if forget_scopes:
+        tools.append(create_forget_memory_tool(service, scopes=forget_scopes, agent_name=agent_name))
     return tools

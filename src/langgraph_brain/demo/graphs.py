@@ -7,6 +7,9 @@ costs no setup. The server supplies its own checkpointer (the `BrainSaver` named
 
 Identity: send `context={"user_id": ..., "company_id": ...}` with a run, or (Studio) set the
 same names as `configurable` keys in the assistant's configuration.
+
+This module is an edge: it reads the settings (`BRAIN_*` and the environment) and passes them
+down as plain arguments; nothing below it reads them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from ..brain import MemoryService, open_memory_service, shared_embeddings
-from ..settings import get_settings
+from ..settings import BrainSettings, get_settings
 from .assistant import create_assistant
 from .supervisor import create_supervisor
 
@@ -72,6 +75,15 @@ async def aclose_shared_service() -> None:
         await stack.aclose()
 
 
+def budgets(settings: BrainSettings) -> dict[str, Any]:
+    """The settings' token budgets and tokenizer, as keyword arguments of both graph factories."""
+    return {
+        "max_history_tokens": settings.max_history_tokens,
+        "max_memory_context_tokens": settings.max_memory_context_tokens,
+        "tokenizer_model": settings.tokenizer_model or settings.model,
+    }
+
+
 async def _cached(name: str, build: Any) -> Any:
     graph = _state.get(name)
     if graph is None:
@@ -84,9 +96,19 @@ async def _cached(name: str, build: Any) -> Any:
 
 async def assistant(config: RunnableConfig) -> Any:
     """`langgraph.json` graph "assistant": the memory assistant (see `create_assistant`)."""
-    return await _cached("assistant", lambda service: create_assistant(service))
+    settings = get_settings()
+    return await _cached(
+        "assistant",
+        lambda service: create_assistant(
+            service, retain_messages=settings.retain_messages, **budgets(settings)
+        ),
+    )
 
 
 async def supervisor(config: RunnableConfig) -> Any:
     """`langgraph.json` graph "supervisor": the supervisor with tax and onboarding specialists."""
-    return await _cached("supervisor", lambda service: create_supervisor(service))
+    settings = get_settings()
+    return await _cached("supervisor", lambda service: create_supervisor(service, **budgets(settings)))
+
+
+__all__ = ["aclose_shared_service", "assistant", "budgets", "get_shared_service", "supervisor"]

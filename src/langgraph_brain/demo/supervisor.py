@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain.agents import create_agent
 from langchain.tools import ToolRuntime
@@ -23,11 +23,19 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.types import Checkpointer
 from pydantic import BaseModel, Field
 
-from ..brain.service import MemoryService
-from ..tools import BrainContext, create_memory_tools, resolve_identity
-from .assistant import history_middleware
-from .context import MemoryContextMiddleware
+from ..identity import resolve_identity
+from ..middleware import (
+    DEFAULT_MAX_HISTORY_TOKENS,
+    DEFAULT_MAX_MEMORY_CONTEXT_TOKENS,
+    MemoryContextMiddleware,
+    TrimmingMiddleware,
+    default_counter,
+)
+from ..tools import BrainContext, create_memory_tools
 from .models import resolve_chat_model
+
+if TYPE_CHECKING:
+    from ..brain.service import MemoryService
 
 
 @dataclass(frozen=True)
@@ -91,18 +99,24 @@ def create_specialist_agent(
     specialist: Specialist,
     *,
     model: str | BaseChatModel | None = None,
-    max_memory_context_tokens: int | None = None,
+    max_memory_context_tokens: int = DEFAULT_MAX_MEMORY_CONTEXT_TOKENS,
+    tokenizer_model: str | None = None,
 ) -> Any:
     """A specialist: create_agent with the memory tools and memory context, no checkpointer.
 
     It is stateless between requests (the supervisor's thread holds the conversation); its
     memory is the shared brain.
     """
+    context = MemoryContextMiddleware(
+        service,
+        max_tokens=max_memory_context_tokens,
+        token_counter=default_counter(tokenizer_model).count_text,
+    )
     return create_agent(
         resolve_chat_model(model),
         tools=create_memory_tools(service, agent_name=f"{specialist.name}_specialist"),
         system_prompt=specialist.prompt,
-        middleware=[MemoryContextMiddleware(service, max_tokens=max_memory_context_tokens)],
+        middleware=[context],
         context_schema=BrainContext,
         name=f"{specialist.name}_specialist",
     )
@@ -142,22 +156,25 @@ def create_supervisor(
     checkpointer: Checkpointer = None,
     system_prompt: str = SUPERVISOR_PROMPT,
     trim_history: bool = True,
-    max_history_tokens: int | None = None,
-    max_memory_context_tokens: int | None = None,
+    max_history_tokens: int = DEFAULT_MAX_HISTORY_TOKENS,
+    max_memory_context_tokens: int = DEFAULT_MAX_MEMORY_CONTEXT_TOKENS,
+    tokenizer_model: str | None = None,
     name: str = "supervisor",
 ) -> Any:
     """Build the supervisor graph with its specialists (default: tax and onboarding).
 
     Args:
-        service: the shared MemoryService.
-        model: the supervisor's model (default `BRAIN_MODEL`, scripted without a key).
-        specialist_model: the specialists' model (default: `model`).
-        specialists: at least one `Specialist`.
-        checkpointer: for the supervisor's threads; None under `langgraph dev`.
-        system_prompt: the supervisor's instructions.
-        trim_history: trim the supervisor's conversation to `max_history_tokens`.
-        max_history_tokens / max_memory_context_tokens: budgets (defaults from settings).
-        name: graph name.
+        service: The shared MemoryService.
+        model: The supervisor's model (default `BRAIN_MODEL`, scripted without a key).
+        specialist_model: The specialists' model (default: `model`).
+        specialists: At least one `Specialist`.
+        checkpointer: For the supervisor's threads; None under `langgraph dev`.
+        system_prompt: The supervisor's instructions.
+        trim_history: Trim the supervisor's conversation to `max_history_tokens`.
+        max_history_tokens: Budget of what the supervisor's model sees.
+        max_memory_context_tokens: Budget of each specialist's memory block.
+        tokenizer_model: Model whose encoding the budgets count in; None: the offline encoding.
+        name: Graph name.
 
     Returns:
         A compiled graph with `context_schema=BrainContext`.
@@ -171,6 +188,7 @@ def create_supervisor(
                 spec,
                 model=specialist_model if specialist_model is not None else model,
                 max_memory_context_tokens=max_memory_context_tokens,
+                tokenizer_model=tokenizer_model,
             ),
             spec,
         )
@@ -180,8 +198,21 @@ def create_supervisor(
         resolve_chat_model(model),
         tools=tools,
         system_prompt=system_prompt,
-        middleware=history_middleware(max_history_tokens) if trim_history else [],
+        middleware=[TrimmingMiddleware(max_history_tokens, default_counter(tokenizer_model))]
+        if trim_history
+        else [],
         context_schema=BrainContext,
         checkpointer=checkpointer,
         name=name,
     )
+
+
+__all__ = [
+    "DEFAULT_SPECIALISTS",
+    "SUPERVISOR_PROMPT",
+    "AskSpecialistArgs",
+    "Specialist",
+    "create_specialist_agent",
+    "create_specialist_tool",
+    "create_supervisor",
+]

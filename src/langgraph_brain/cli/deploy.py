@@ -1,8 +1,4 @@
-"""Deployment commands for `brain`: `migrate` and `keys create|list|revoke`.
-
-Both run as the database owner (DATABASE_URL of the owner, or the embedded server). They
-register on the root app like the maintenance commands.
-"""
+"""`brain migrate` and `brain keys create|list|revoke`: deployment, run as the database owner."""
 
 from __future__ import annotations
 
@@ -19,7 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .settings import get_settings
+from .app import err_console, run
+from .stores import settings as get_settings
 
 keys_app = typer.Typer(help="API keys for the LangGraph server: create, list, revoke (run as the owner).")
 
@@ -28,7 +25,7 @@ keys_app = typer.Typer(help="API keys for the LangGraph server: create, list, re
 async def _owner_connection() -> AsyncIterator[Any]:
     import psycopg
 
-    from .db import CONNECTION_KWARGS, resolve_database_url
+    from ..db import CONNECTION_KWARGS, resolve_database_url
 
     settings = get_settings()
     url = await asyncio.to_thread(resolve_database_url, settings.database_url, settings.data_dir)
@@ -44,7 +41,7 @@ async def _owner_connection() -> AsyncIterator[Any]:
 async def _migrate(
     app_role: str | None, app_password: str | None, status_only: bool, console: Console
 ) -> None:
-    from .migrate import amigrate_all, astatus_all, avector_status
+    from ..migrate import amigrate_all, astatus_all, avector_status
 
     async with _owner_connection() as conn:
         if status_only:
@@ -91,10 +88,9 @@ def register(app: typer.Typer) -> None:
         Needs the owner's DATABASE_URL (CREATE on the schema; CREATEROLE for --app-role). The
         vector extension needs a superuser unless it is already installed in the database.
         """
-        from .cli import _run
 
         password = os.environ.get(app_password_env) if app_role else None
-        _run(_migrate(app_role, password, status, Console()))
+        run(_migrate(app_role, password, status, Console()))
 
     @keys_app.command("create")
     def keys_create(
@@ -108,15 +104,14 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the key as JSON.")] = False,
     ) -> None:
         """Issue an API key (printed once; only its hash is stored)."""
-        from .cli import _run
-        from .server.keys import acreate_key
+        from ..server.keys import acreate_key
 
         async def body() -> tuple[Any, str]:
             expires = None if expires_days is None else timedelta(days=expires_days)
             async with _owner_connection() as conn:
                 return await acreate_key(conn, user, company, admin=admin, label=label, expires_in=expires)
 
-        record, key = _run(body())
+        record, key = run(body())
         if as_json:
             print(
                 json.dumps(
@@ -143,14 +138,13 @@ def register(app: typer.Typer) -> None:
         user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user's keys.")] = None,
     ) -> None:
         """List keys (never their secrets)."""
-        from .cli import _run
-        from .server.keys import alist_keys
+        from ..server.keys import alist_keys
 
         async def body() -> list[Any]:
             async with _owner_connection() as conn:
                 return await alist_keys(conn, user)
 
-        keys = _run(body())
+        keys = run(body())
         table = Table(title=f"API keys ({len(keys)})")
         for col in ("key id", "user", "company", "admin", "label", "created", "expires", "state"):
             table.add_column(col)
@@ -173,14 +167,13 @@ def register(app: typer.Typer) -> None:
         key_id: Annotated[str, typer.Argument(help="The key id (12 characters) or the key.")],
     ) -> None:
         """Revoke a key at once; requests with it get 401 from then on."""
-        from .cli import _run, err_console
-        from .server.keys import arevoke_key
+        from ..server.keys import arevoke_key
 
         async def body() -> Any:
             async with _owner_connection() as conn:
                 return await arevoke_key(conn, key_id)
 
-        record = _run(body())
+        record = run(body())
         if record is None:
             err_console.print(f"[red]error:[/red] no key {escape(key_id)!r}; see `brain keys list`.")
             raise typer.Exit(2)

@@ -137,7 +137,10 @@ class TokenCounter:
     def _key(message: BaseMessage) -> tuple[Any, ...]:
         content = message.content
         content_key = content if isinstance(content, str) else repr(content)
-        calls = getattr(message, "tool_calls", None)
+        # Optional fields read from the field dict: getattr on a pydantic model that lacks the
+        # field raises and catches an AttributeError, which costs more than the whole lookup.
+        fields = message.__dict__
+        calls = fields.get("tool_calls")
         return (
             message.id,
             message.type,
@@ -145,7 +148,7 @@ class TokenCounter:
             len(content_key),
             message.name,
             repr(calls) if calls else None,
-            getattr(message, "tool_call_id", None),
+            fields.get("tool_call_id"),
         )
 
     def count_message(self, message: BaseMessage) -> int:
@@ -154,7 +157,7 @@ class TokenCounter:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        n = self._count_uncached(message)
+        n = self.measure(message)
         with self._lock:
             if len(self._cache) >= self.cache_size:
                 for old in list(self._cache)[: self.cache_size // 2]:
@@ -162,7 +165,8 @@ class TokenCounter:
             self._cache[key] = n
         return n
 
-    def _count_uncached(self, message: BaseMessage) -> int:
+    def measure(self, message: BaseMessage) -> int:
+        """Tokens `message` costs, computed now (no cache): what `count_message` caches."""
         n = MESSAGE_OVERHEAD + self._tokens(message.type) + self._tokens(_text(message))
         if message.name:
             n += 1 + self._tokens(message.name)
@@ -182,13 +186,35 @@ class TokenCounter:
         """Same as `count_messages`, so a counter can be passed as a LangChain `token_counter`."""
         return self.count_messages(messages)
 
+    def count_text(self, text: str) -> int:
+        """Tokens of plain `text` (no message overhead, not cached), e.g. one prompt line."""
+        return self._tokens(text)
+
 
 @lru_cache(maxsize=8)
 def default_counter(model: str | None = None) -> TokenCounter:
-    """A process-wide counter for `model` (default: `BRAIN_TOKENIZER_MODEL`, else `BRAIN_MODEL`)."""
-    if model is None:
-        from langgraph_brain.settings import get_settings
+    """A process-wide counter for `model` (None: the bundled offline encoding).
 
-        settings = get_settings()
-        model = settings.tokenizer_model or settings.model
+    Pass the configured `BRAIN_TOKENIZER_MODEL`, else `BRAIN_MODEL`, from the edge that reads
+    settings; this function reads none.
+    """
     return TokenCounter(model=model)
+
+
+def count_tokens(text: str, *, model: str | None = None) -> int:
+    """Tokens of `text` in `model`'s encoding, loaded as trimming loads it (local files only).
+
+    The memory-context budget uses it, so that it and the history budget count alike.
+    """
+    return len(load_encoding(model).encode(text, disallowed_special=())) if text else 0
+
+
+__all__ = [
+    "MESSAGE_OVERHEAD",
+    "OFFLINE_ENCODING",
+    "REPLY_OVERHEAD",
+    "TokenCounter",
+    "count_tokens",
+    "default_counter",
+    "load_encoding",
+]

@@ -11,76 +11,66 @@ the messages both archived and in state; the next turn archives them again, whic
 nothing (unique per thread and message id), and removes them. `BrainSaver.aget_session()`
 de-duplicates by id, so every message is shown exactly once at every moment.
 
-Where the cut falls: the kept part always starts at a human message, so an AI message's tool
-calls never end up separated from their ToolMessages. If no such cut exists inside the window
-(a long tool loop), compaction waits for a later turn. System messages are never archived.
+Where the cut falls is decided by the safe-cut rules trimming uses (`_cut.py`), counting one
+per non-system message: the kept part starts on a human message, a tool round is never split,
+and system messages are never archived. When no valid cut fits in the window (a long tool
+loop), compaction waits for a later turn rather than archive part of the turn in progress.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware
-from langchain_core.messages import BaseMessage, HumanMessage, RemoveMessage, SystemMessage, ToolMessage
+from langchain_core.messages import BaseMessage, RemoveMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
-from langgraph_brain.settings import get_settings
+from ..checkpointers.transcript import Transcript
+from ._cut import safe_cut
 
-from .transcript import Transcript
+DEFAULT_RETAIN_MESSAGES = 40
+"""Non-system messages kept in state when none is given (`BRAIN_RETAIN_MESSAGES` at the edges)."""
+
+
+def _one_per_message(message: BaseMessage) -> int:
+    return 0 if isinstance(message, SystemMessage) else 1
 
 
 def compaction_cut(messages: Sequence[BaseMessage], retain_messages: int) -> int:
     """Index where the kept part of `messages` starts; 0 means nothing to compact.
 
-    The cut is the earliest human message from which at most `retain_messages` non-system
-    messages remain and after which no ToolMessage answers a tool call made before it.
+    Raises:
+        ValueError: `retain_messages` is below 1.
     """
     if retain_messages < 1:
-        raise ValueError("retain_messages must be >= 1")
-    non_system = 0
-    open_calls: set[str] = set()
-    cut = 0
-    over = False
-    # Walk back from the newest message: O(window), whatever the thread's length.
-    for i in range(len(messages) - 1, -1, -1):
-        m = messages[i]
-        if isinstance(m, SystemMessage):
-            continue
-        non_system += 1
-        if non_system > retain_messages:
-            over = True
-            break
-        if isinstance(m, ToolMessage):
-            open_calls.add(m.tool_call_id)
-        else:
-            for call in getattr(m, "tool_calls", None) or ():
-                open_calls.discard(call.get("id") or "")
-        if isinstance(m, HumanMessage) and not open_calls:
-            cut = i
-    if not over or cut == 0:
+        raise ValueError(f"retain_messages must be >= 1, not {retain_messages}")
+    cut = safe_cut(messages, budget=retain_messages, cost=_one_per_message)
+    # Not fitting means the turn in progress alone is longer than the window: wait.
+    if not cut.fits or cut.dropped_count == 0:
         return 0
-    # Nothing older than the cut but system messages: nothing to do.
-    if all(isinstance(m, SystemMessage) for m in messages[:cut]):
-        return 0
-    return cut
+    return cut.index
 
 
 class Compactor:
     """Archives the part of a thread's messages that falls out of the retention window.
 
+    Use it as a StateGraph node (e.g. the first node of a graph with a `messages` channel), or
+    through `CompactionMiddleware` with create_agent.
+
     Args:
         transcript: Where archived messages go (`BrainSaver.transcript`).
-        retain_messages: Non-system messages kept in state; default `BRAIN_RETAIN_MESSAGES` (40).
+        retain_messages: Non-system messages kept in state.
+
+    Raises:
+        ValueError: `retain_messages` is below 1.
     """
 
-    def __init__(self, transcript: Transcript, *, retain_messages: int | None = None) -> None:
-        if retain_messages is None:
-            retain_messages = get_settings().retain_messages
+    def __init__(self, transcript: Transcript, *, retain_messages: int = DEFAULT_RETAIN_MESSAGES) -> None:
         if retain_messages < 1:
-            raise ValueError("retain_messages must be >= 1")
+            raise ValueError(f"retain_messages must be >= 1, not {retain_messages}")
         self.transcript = transcript
         self.retain_messages = retain_messages
 
@@ -94,16 +84,20 @@ class Compactor:
         return [RemoveMessage(id=str(m.id)) for m in old]
 
     async def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
-        """Use as a StateGraph node (e.g. first node of a graph with a `messages` channel)."""
+        """The node: compact the thread named by `config`."""
         thread_id = config["configurable"]["thread_id"]
         removals = await self.acompact(str(thread_id), _messages(state))
         return {"messages": removals} if removals else {}
 
 
-def make_compaction_node(
-    transcript: Transcript, *, retain_messages: int | None = None
-) -> Callable[[Any, RunnableConfig], Awaitable[dict[str, Any]]]:
-    """A node for hand-built graphs: `builder.add_node("compact", make_compaction_node(saver.transcript))`."""
+def create_compaction_node(
+    transcript: Transcript, *, retain_messages: int = DEFAULT_RETAIN_MESSAGES
+) -> Compactor:
+    """A compaction node for hand-built graphs.
+
+    `builder.add_node("compact", create_compaction_node(saver.transcript))`, then an edge from
+    START to it. Raises `ValueError` when `retain_messages` is below 1.
+    """
     return Compactor(transcript, retain_messages=retain_messages)
 
 
@@ -112,10 +106,13 @@ class CompactionMiddleware(AgentMiddleware):
 
     Args:
         transcript: `BrainSaver.transcript` (or any `Transcript` on the same database).
-        retain_messages: Non-system messages kept in state; default `BRAIN_RETAIN_MESSAGES` (40).
+        retain_messages: Non-system messages kept in state.
+
+    Raises:
+        ValueError: `retain_messages` is below 1.
     """
 
-    def __init__(self, transcript: Transcript, *, retain_messages: int | None = None) -> None:
+    def __init__(self, transcript: Transcript, *, retain_messages: int = DEFAULT_RETAIN_MESSAGES) -> None:
         super().__init__()
         self.compactor = Compactor(transcript, retain_messages=retain_messages)
 
@@ -132,3 +129,12 @@ def _messages(state: Any) -> list[BaseMessage]:
     if isinstance(state, dict):
         return list(state.get("messages") or [])
     return list(getattr(state, "messages", None) or [])
+
+
+__all__ = [
+    "DEFAULT_RETAIN_MESSAGES",
+    "CompactionMiddleware",
+    "Compactor",
+    "compaction_cut",
+    "create_compaction_node",
+]

@@ -1,0 +1,5 @@
+"""`python -m langgraph_brain.cli` runs `brain`."""
+
+from .app import main
+
+main()

@@ -1,0 +1,42 @@
+"""The top-level package: entry points only, imported lazily. No database needed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import langgraph_brain
+
+DEMO_NAMES = {"create_assistant", "create_supervisor", "ScriptedToolCallingModel", "resolve_chat_model"}
+
+
+def test_import_loads_neither_langchain_nor_the_database_drivers() -> None:
+    code = (
+        "import json, sys, langgraph_brain\n"
+        "heavy = ('langchain', 'langchain_core', 'langgraph', 'psycopg', 'mem0', 'tiktoken')\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(heavy))))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+
+
+def test_every_public_name_resolves_and_none_is_a_demo_piece() -> None:
+    names = set(langgraph_brain.__all__)
+    assert not names & DEMO_NAMES
+    for name in names:
+        assert getattr(langgraph_brain, name) is not None, name
+    assert names <= set(dir(langgraph_brain))
+    from langgraph_brain.middleware import create_memory_middleware
+    from langgraph_brain.tools import create_memory_tools
+
+    assert langgraph_brain.create_memory_tools is create_memory_tools
+    assert langgraph_brain.create_memory_middleware is create_memory_middleware
+
+
+def test_unknown_names_raise_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="create_assistant"):
+        langgraph_brain.create_assistant  # noqa: B018  (demo pieces live in langgraph_brain.demo)
