@@ -172,9 +172,11 @@ class BrainSaver(AsyncPostgresSaver):
         *,
         keep_checkpoints: int | None = None,
         owner_normalizer: EntityNormalizer = normalize_entity_id,
+        thread_ttl: timedelta | None = None,
     ) -> None:
         super().__init__(conn, pipe=pipe, serde=serde or BrainSerializer())
         self.owner_normalizer = owner_normalizer
+        self.thread_ttl = thread_ttl
         if keep_checkpoints is not None and keep_checkpoints < 1:
             raise ValueError("keep_checkpoints must be >= 1 or None")
         self.keep_checkpoints = keep_checkpoints
@@ -198,6 +200,8 @@ class BrainSaver(AsyncPostgresSaver):
         max_size: int = 10,
         setup: bool = True,
         pool_timeout: float = DEFAULT_POOL_TIMEOUT,
+        owner_normalizer: EntityNormalizer = normalize_entity_id,
+        thread_ttl: timedelta | None = None,
     ) -> AsyncIterator[BrainSaver]:
         """Open a health-checked pool on `conn_string`, run `setup()`, yield a saver, close the pool.
 
@@ -212,6 +216,8 @@ class BrainSaver(AsyncPostgresSaver):
                 False (production, `BRAIN_AUTO_MIGRATE=false`): run no DDL, only check that
                 `brain migrate` has run, and raise `DatabaseNotMigratedError` if not.
             pool_timeout: Seconds a call waits for a connection before failing.
+            owner_normalizer: See the class docstring.
+            thread_ttl: See the class docstring.
         """
         if pipeline:
             raise ValueError("BrainSaver runs on a pool; pipeline mode needs a single connection")
@@ -223,7 +229,13 @@ class BrainSaver(AsyncPostgresSaver):
             connect_timeout=pool_timeout,
         )
         try:
-            saver = cls(pool, serde=serde, keep_checkpoints=keep_checkpoints)
+            saver = cls(
+                pool,
+                serde=serde,
+                keep_checkpoints=keep_checkpoints,
+                owner_normalizer=owner_normalizer,
+                thread_ttl=thread_ttl,
+            )
             if setup:
                 await saver.setup()
             else:
@@ -505,15 +517,13 @@ class BrainSaver(AsyncPostgresSaver):
     async def asweep_expired(self, ttl: timedelta | None = None, *, now: datetime | None = None) -> list[str]:
         """Delete threads whose newest root checkpoint is older than `ttl`. Returns their ids.
 
-        Meant for a periodic job (cron, the CLI). `ttl` defaults to `BRAIN_THREAD_TTL_DAYS`;
-        when that is unset too, nothing expires. Threads are deleted whole: checkpoints, blobs,
-        writes and transcript.
+        Meant for a periodic job (cron, the CLI). `ttl` defaults to the saver's `thread_ttl`
+        (`brain_checkpointer` sets it from BRAIN_THREAD_TTL_DAYS); when that is None too,
+        nothing expires. Threads are deleted whole: checkpoints, blobs, writes and transcript.
         """
+        ttl = ttl if ttl is not None else self.thread_ttl
         if ttl is None:
-            days = get_settings().thread_ttl_days
-            if days is None:
-                return []
-            ttl = timedelta(days=days)
+            return []
         cutoff = (now or datetime.now(UTC)) - ttl
         async with self._cursor() as cur:
             await cur.execute(_EXPIRED_THREADS_SQL, (cutoff.astimezone(UTC).isoformat(),))
@@ -599,6 +609,7 @@ async def brain_checkpointer(settings: BrainSettings | None = None) -> AsyncIter
             min_size=s.pool_min_size,
             max_size=s.pool_max_size,
             pool_timeout=s.pool_timeout,
+            thread_ttl=None if s.thread_ttl_days is None else timedelta(days=s.thread_ttl_days),
             # BRAIN_AUTO_MIGRATE=false: run no DDL, refuse an un-migrated database by name.
             setup=s.auto_migrate,
         ) as saver:
