@@ -12,17 +12,15 @@ import os
 
 os.environ.setdefault("MEM0_TELEMETRY", "False")  # before mem0 is imported
 
-from langgraph_brain.brain import open_memory_service
-from langgraph_brain.checkpointers import BrainSaver
-from langgraph_brain.db import resolve_database_url
+from langgraph_brain import brain_checkpointer, get_settings, open_memory_service
 from langgraph_brain.demo import create_assistant
-from langgraph_brain.settings import get_settings
 
 
 async def main() -> None:
+    # Both read the same settings: DATABASE_URL (or the embedded server), BRAIN_AUTO_MIGRATE,
+    # BRAIN_TENANT_KEY; in production they run no DDL and refuse an un-migrated database.
     settings = get_settings()
-    url = await asyncio.to_thread(resolve_database_url, settings.database_url, settings.data_dir)
-    async with open_memory_service(settings) as memory, BrainSaver.from_conn_string(url) as saver:
+    async with open_memory_service(settings) as memory, brain_checkpointer(settings) as saver:
         agent = create_assistant(memory, checkpointer=saver)
         # Identity comes from the runtime context, never from the model.
         me = {"user_id": "ana", "company_id": "acme"}
@@ -30,7 +28,7 @@ async def main() -> None:
         async def say(thread: str, text: str) -> None:
             out = await agent.ainvoke(
                 {"messages": [{"role": "user", "content": text}]},
-                {"configurable": {"thread_id": thread, **me}},
+                {"configurable": {"thread_id": thread}},
                 context=me,
             )
             print(f"[{thread}] you> {text}\n[{thread}] agent> {out['messages'][-1].text}")

@@ -100,6 +100,15 @@ class BrainSettings(BaseSettings):
         default="hybrid", validation_alias="BRAIN_SEARCH_MODE"
     )
 
+    tenant_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="BRAIN_TENANT_KEY",
+        description=(
+            "The database's tenant key (hex, printed by `brain migrate --app-role`). The application"
+            " role signs each tenant with it; without it that role sees no memory rows."
+        ),
+    )
+
     auth_mode: Literal["auto", "required", "open"] = Field(
         default="auto",
         validation_alias="BRAIN_AUTH",

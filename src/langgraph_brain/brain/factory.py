@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import lru_cache
@@ -10,6 +11,7 @@ from functools import lru_cache
 from langchain_core.embeddings import Embeddings
 
 from ..db import Database, resolve_database_url
+from ..db.rls import parse_tenant_key
 from ..settings import BrainSettings, get_settings
 from .embeddings import embedding_dimensions, make_embeddings
 from .entities import EntityNormalizer
@@ -24,6 +26,24 @@ def shared_embeddings(kind: str, openai_model: str) -> Embeddings:
     return make_embeddings(kind, openai_model=openai_model)
 
 
+class _UnusedLemmatizerFilter(logging.Filter):
+    """Drops Mem0's "Failed to load spaCy lemma model" warning, printed on every first save.
+
+    Mem0 lemmatises text for its own BM25 keyword search; the brain never uses that (its keyword
+    side is Postgres full-text search over the brain table), and without spaCy Mem0 falls back
+    to the plain lowercased text. The warning would only send users to install `mem0ai[nlp]`.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to load spaCy")
+
+
+def _silence_unused_spacy_warning() -> None:
+    logger = logging.getLogger("mem0.utils.spacy_models")
+    if not any(isinstance(f, _UnusedLemmatizerFilter) for f in logger.filters):
+        logger.addFilter(_UnusedLemmatizerFilter())
+
+
 async def acreate_index(settings: BrainSettings, database_url: str, embeddings: Embeddings) -> MemoryIndex:
     """The hosted platform when MEM0_API_KEY is set, else open-source Mem0 on our Postgres."""
     if settings.mem0_api_key is not None:
@@ -31,6 +51,8 @@ async def acreate_index(settings: BrainSettings, database_url: str, embeddings: 
 
         return Mem0PlatformIndex(settings.mem0_api_key.get_secret_value())
     from .mem0_oss import Mem0OSSIndex
+
+    _silence_unused_spacy_warning()
 
     dims = await asyncio.to_thread(embedding_dimensions, embeddings)
     # Importing and configuring Mem0 takes ~2 s of blocking work; keep it off the event loop.
@@ -74,6 +96,9 @@ async def open_memory_service(
             max_content_chars=settings.max_content_chars,
             normalizers=normalizers,
             search_mode=settings.search_mode,
+            tenant_key=None
+            if settings.tenant_key is None
+            else parse_tenant_key(settings.tenant_key.get_secret_value()),
         )
         stack.push_async_callback(service.aclose)
         yield service

@@ -38,6 +38,13 @@ async def _owner_connection() -> AsyncIterator[Any]:
         await conn.close()
 
 
+async def _tenant_key() -> str:
+    from ..db.rls import aread_tenant_key
+
+    async with _owner_connection() as conn:
+        return await aread_tenant_key(conn)
+
+
 async def _migrate(
     app_role: str | None, app_password: str | None, status_only: bool, console: Console
 ) -> None:
@@ -66,6 +73,8 @@ async def _migrate(
     if report.app_role:
         console.print(
             f"application role [bold]{escape(report.app_role)}[/bold]: created or refreshed (grants)."
+            " Give the application BRAIN_TENANT_KEY=$(brain migrate --tenant-key)"
+            " and BRAIN_AUTO_MIGRATE=false."
         )
 
 
@@ -82,6 +91,12 @@ def register(app: typer.Typer) -> None:
             typer.Option("--app-password-env", help="Environment variable holding the app role's password."),
         ] = "BRAIN_APP_PASSWORD",
         status: Annotated[bool, typer.Option("--status", help="Only show where each schema stands.")] = False,
+        tenant_key: Annotated[
+            bool,
+            typer.Option(
+                "--tenant-key", help="Only print the database's tenant key (hex) for BRAIN_TENANT_KEY."
+            ),
+        ] = False,
     ) -> None:
         """Apply every pending migration as the owner (brain, checkpointer, auth); idempotent.
 
@@ -89,7 +104,11 @@ def register(app: typer.Typer) -> None:
         vector extension needs a superuser unless it is already installed in the database.
         """
 
+        if tenant_key:
+            print(run(_tenant_key()))
+            return
         password = os.environ.get(app_password_env) if app_role else None
+        # No password: a new role gets none (local socket auth only); an existing one keeps its own.
         run(_migrate(app_role, password, status, Console()))
 
     @keys_app.command("create")
@@ -102,6 +121,9 @@ def register(app: typer.Typer) -> None:
             float | None, typer.Option("--expires-days", min=0.0001, help="Expire after this many days.")
         ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the key as JSON.")] = False,
+        quiet: Annotated[
+            bool, typer.Option("--quiet", "-q", help="Print only the key (for scripts).")
+        ] = False,
     ) -> None:
         """Issue an API key (printed once; only its hash is stored)."""
         from ..server.keys import acreate_key
@@ -112,6 +134,9 @@ def register(app: typer.Typer) -> None:
                 return await acreate_key(conn, user, company, admin=admin, label=label, expires_in=expires)
 
         record, key = run(body())
+        if quiet:
+            print(key)
+            return
         if as_json:
             print(
                 json.dumps(
