@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit unit-external bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,12 @@ typecheck: install
 unit: install
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+# The same suite against a throwaway server set up like a managed Postgres: TCP with passwords,
+# a non-superuser owner role, pgvector pre-installed by the operator (see tests/external_pg.py).
+unit-external: install
+	$(BIN)/python tests/external_pg.py $(BIN)/pytest -q
+
+test: lint typecheck unit unit-external
 
 bench: install
 	$(BIN)/python bench/run_all.py

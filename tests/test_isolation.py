@@ -221,9 +221,12 @@ async def test_maintenance_refuses_a_role_that_rls_restricts(
     """Reconcile as the RLS-restricted app role would see no rows and delete every Mem0 memory as
     an orphan; erase would delete Mem0 memories and leave the rows. Both refuse instead."""
     role = f"brain_app_{uuid.uuid4().hex[:6]}"
+    password = uuid.uuid4().hex  # ignored by the embedded server (trust); required by an external one
     async with database.pool.connection() as conn:
-        await acreate_app_role(conn, role)
-    pool = await open_async_pool(make_conninfo(database_url, user=role), min_size=1, max_size=2)
+        await acreate_app_role(conn, role, password)
+    pool = await open_async_pool(
+        make_conninfo(database_url, user=role, password=password), min_size=1, max_size=2
+    )
     try:
         restricted = MemoryService(pool, service.index)  # admin_pool defaults to the restricted pool
         mem0_before = len(await service.index.alist())

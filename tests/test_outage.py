@@ -1,5 +1,6 @@
-"""Outages, for real: a loopback TCP proxy in front of the embedded Postgres (which listens only
-on a unix socket) is cut and restored while the tools and the service are in use.
+"""Outages, for real: a loopback TCP proxy in front of Postgres (the embedded one listens only on
+a unix socket; an external one on TCP) is cut and restored while the tools and the service are in
+use.
 
 * Mem0 down, brain up: Mem0's pool goes through the proxy, the brain's does not.
 * Database down: both go through the proxy.
@@ -41,10 +42,10 @@ OUTAGE_TIMEOUT = 2.0
 
 
 class Proxy:
-    """TCP 127.0.0.1:port -> the server's unix socket, in its own thread and event loop."""
+    """TCP 127.0.0.1:port -> the server's unix socket or TCP address, in its own thread and loop."""
 
-    def __init__(self, unix_path: str) -> None:
-        self.unix_path = unix_path
+    def __init__(self, upstream: str | tuple[str, int]) -> None:
+        self.upstream = upstream
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -69,7 +70,10 @@ class Proxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_unix_connection(self.unix_path)
+            if isinstance(self.upstream, str):
+                up_reader, up_writer = await asyncio.open_unix_connection(self.upstream)
+            else:
+                up_reader, up_writer = await asyncio.open_connection(*self.upstream)
         except OSError:
             writer.close()
             return
@@ -99,14 +103,18 @@ class Proxy:
         self.thread.join(5)
 
 
-def _unix_socket(url: str) -> str:
+def _upstream(url: str) -> str | tuple[str, int]:
+    """The server's unix socket path (host is a directory), else its TCP (host, port)."""
     params = conninfo_to_dict(url)
-    return str(Path(str(params["host"])) / f".s.PGSQL.{params.get('port') or 5432}")
+    host, port = str(params["host"]), int(params.get("port") or 5432)
+    if host.startswith("/"):
+        return str(Path(host) / f".s.PGSQL.{port}")
+    return host, port
 
 
 @pytest.fixture
 async def proxy(database_url: str) -> AsyncIterator[Proxy]:
-    p = Proxy(_unix_socket(database_url))
+    p = Proxy(_upstream(database_url))
     p.start()
     yield p
     p.close()

@@ -1,0 +1,58 @@
+"""`make bench`: every benchmark at a size that finishes in minutes on 2 cores.
+
+The README's figures come from the full-size commands listed in each section; this runs the same
+code paths smaller, one after another (never in parallel: they would load each other), and
+prints each one's output. LoCoMo runs only when its dataset path is given:
+
+    .venv/bin/python bench/run_all.py [--locomo ../shared/data/locomo10.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+QUICK = [
+    ["bench_trimming.py", "--messages", "5000", "--turns", "10"],
+    ["bench_short_term.py", "--turns", "200"],
+    ["bench_cli.py", "--runs", "5"],
+    [
+        "bench_brain.py",
+        "--memories",
+        "20000",
+        "--entities",
+        "200",
+        "--queries",
+        "100",
+        "--saves",
+        "50",
+        "--skip-stock",
+    ],
+    ["bench_rls.py", "--memories", "5000", "--entities", "50", "--queries", "100"],
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--locomo", help="path to locomo10.json (skipped when absent)")
+    args = parser.parse_args()
+    runs = list(QUICK)
+    if args.locomo:
+        runs.append(["locomo.py", args.locomo, "--limit-conversations", "2", "--modes", "vector,hybrid"])
+    failed = []
+    for cmd in runs:
+        print(f"\n=== {' '.join(cmd)}", flush=True)
+        if subprocess.run([sys.executable, str(HERE / cmd[0]), *cmd[1:]], check=False).returncode != 0:
+            failed.append(cmd[0])
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
