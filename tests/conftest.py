@@ -20,6 +20,16 @@ import pytest
 from langgraph_brain.db import Database, create_database, embedded_database_url
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In the external-Postgres lane, skip what never touches the configured database."""
+    if os.environ.get("BRAIN_TEST_LANE") != "external":
+        return
+    skip = pytest.mark.skip(reason="lane-independent: already run in the embedded lane")
+    for item in items:
+        if item.get_closest_marker("lane_independent"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
     url = os.environ.get("DATABASE_URL")

@@ -17,6 +17,8 @@ from langgraph_brain.db import Database
 from langgraph_brain.demo import ScriptedToolCallingModel, create_assistant, create_supervisor
 from langgraph_brain.middleware import count_tokens, create_memory_context_hook, render_memory_context
 
+pytestmark = pytest.mark.slow
+
 
 class PromptRecorder(BaseCallbackHandler):
     """Records what each chat-model call was sent (a callback, not a fake)."""

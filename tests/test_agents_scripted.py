@@ -16,6 +16,8 @@ from langgraph_brain.demo import (
 )
 from langgraph_brain.settings import BrainSettings
 
+pytestmark = pytest.mark.slow
+
 
 @tool
 def search_user_memory(query: str) -> str:

@@ -19,6 +19,9 @@ from langgraph_brain.settings import get_settings
 runner = CliRunner()
 
 
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module", autouse=True)
 def cli_env(database_url: str) -> Iterator[dict[str, str]]:
     env = {

@@ -27,6 +27,9 @@ ENTITIES = [
 ]
 
 
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 async def service(database: Database) -> AsyncIterator[MemoryService]:
     async with open_memory_service(BrainSettings(), database=database) as svc:

@@ -34,6 +34,9 @@ CHECKOUT_STATE = ROOT / ".langgraph_api"
 IDENTITY = {"user_id": "ana", "company_id": "acme"}
 
 
+pytestmark = pytest.mark.slow
+
+
 def _snapshot(path: Path) -> dict[str, int] | None:
     """Files under `path` with their mtimes; None if `path` does not exist."""
     if not path.exists():

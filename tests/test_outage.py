@@ -35,6 +35,8 @@ from langgraph_brain.brain.reconcile import acheck_invariant, areconcile
 from langgraph_brain.db import Database, open_async_pool
 from langgraph_brain.tools import BrainContext, create_memory_tools
 
+pytestmark = pytest.mark.slow
+
 T = TypeVar("T")
 #: How long a pool waits for a connection during an outage before the call fails. Short so the
 #: test is quick; production pools use psycopg_pool's default (30 s).

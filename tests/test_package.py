@@ -10,6 +10,8 @@ import pytest
 
 import langgraph_brain
 
+pytestmark = pytest.mark.lane_independent
+
 DEMO_NAMES = {"create_assistant", "create_supervisor", "ScriptedToolCallingModel", "resolve_chat_model"}
 
 

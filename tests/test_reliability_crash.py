@@ -22,6 +22,8 @@ from langgraph_brain.brain.reconcile import ReconcileReport, acheck_invariant, a
 from langgraph_brain.db import Database
 from langgraph_brain.settings import BrainSettings
 
+pytestmark = pytest.mark.slow
+
 POINTS = ("after_row_commit", "after_index_write", "before_mark")
 OPS = ("create", "update", "forget")
 

@@ -27,6 +27,8 @@ from langgraph_brain.brain.reconcile import acheck_invariant, areconcile
 from langgraph_brain.db import Database
 from langgraph_brain.settings import BrainSettings
 
+pytestmark = pytest.mark.slow
+
 WORKER = Path(__file__).with_name("reliability_worker.py")
 WORKERS = int(os.environ.get("BRAIN_LOAD_WORKERS", "8"))
 OPS = int(os.environ.get("BRAIN_LOAD_OPS", "60"))

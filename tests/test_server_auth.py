@@ -26,6 +26,8 @@ from langgraph_brain.db import CONNECTION_KWARGS
 from langgraph_brain.migrate import amigrate_all
 from langgraph_brain.server.keys import acreate_key, arevoke_key
 
+pytestmark = pytest.mark.slow
+
 JWT_SECRET = "test-secret-for-hs256-at-least-32-bytes!"
 ATTEMPTS: list[str] = []
 

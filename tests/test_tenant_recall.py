@@ -11,6 +11,8 @@ from langgraph_brain.brain import MemoryService, open_memory_service, shared_emb
 from langgraph_brain.db import Database
 from langgraph_brain.settings import BrainSettings
 
+pytestmark = pytest.mark.slow
+
 SMALL_TENANT = {
     "bank_account": "Our company account is at Banco Estado, branch 42.",
     "tax_id": "The company RUT is 76.123.456-7.",

@@ -19,6 +19,8 @@ from pydantic import Field
 from langgraph_brain.middleware import TrimmingMiddleware, compaction_cut, create_trimming_hook, trim_history
 from langgraph_brain.middleware.tokens import OFFLINE_ENCODING, TokenCounter, load_encoding
 
+pytestmark = pytest.mark.lane_independent
+
 COUNTER = TokenCounter(tiktoken.get_encoding(OFFLINE_ENCODING))
 WORDS = ["alpha", "beta", "gamma", "delta", "tax", "regime", "memo", "ñandú", "数据", "🙂", "x"]
 
