@@ -23,6 +23,7 @@ from langgraph_brain.checkpointers import BrainSaver
 from langgraph_brain.checkpointers.threads import athreads_of
 from langgraph_brain.cli import app
 from langgraph_brain.db import DatabaseNotMigratedError
+from langgraph_brain.errors import BrainConfigurationError
 from langgraph_brain.settings import BrainSettings, get_settings
 from langgraph_brain.tools import BrainContext
 
@@ -154,7 +155,13 @@ async def test_migrate_then_brain_after_checkpointer_and_app_role_runs_without_d
     again = await _brain(["migrate"])
     assert again.exit_code == 0 and again.output.count("—") >= 4, again.output  # nothing pending
     app_url = make_conninfo(url, user=role, password="app-secret-1")
-    settings = BrainSettings(DATABASE_URL=app_url, BRAIN_AUTO_MIGRATE=False)
+    tenant_key = (await _brain(["migrate", "--tenant-key"])).output.strip()
+    assert len(bytes.fromhex(tenant_key)) >= 32
+    without_key = BrainSettings(DATABASE_URL=app_url, BRAIN_AUTO_MIGRATE=False)
+    with pytest.raises(BrainConfigurationError, match="BRAIN_TENANT_KEY"):
+        async with open_memory_service(without_key):
+            pass
+    settings = BrainSettings(DATABASE_URL=app_url, BRAIN_AUTO_MIGRATE=False, BRAIN_TENANT_KEY=tenant_key)
     async with BrainSaver.from_conn_string(app_url, setup=False) as saver:
         graph = _echo_graph().compile(checkpointer=saver)
         await graph.ainvoke({"messages": [("user", "hi")]}, {"configurable": {"thread_id": "app"}})

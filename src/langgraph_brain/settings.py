@@ -104,8 +104,8 @@ class BrainSettings(BaseSettings):
         default=None,
         validation_alias="BRAIN_TENANT_KEY",
         description=(
-            "The database's tenant key (hex, printed by `brain migrate --app-role`). The application"
-            " role signs each tenant with it; without it that role sees no memory rows."
+            "The database's tenant key (hex, printed by `brain migrate --tenant-key` as the owner)."
+            " The application role signs each tenant with it; without it that role sees no memory rows."
         ),
     )
 

@@ -101,4 +101,6 @@ async def open_memory_service(
             else parse_tenant_key(settings.tenant_key.get_secret_value()),
         )
         stack.push_async_callback(service.aclose)
+        # Fail at start-up, not with empty results: a restricted role needs the right tenant key.
+        await service.acheck_tenant_access()
         yield service

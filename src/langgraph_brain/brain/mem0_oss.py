@@ -8,7 +8,9 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from ..db.pool import DEFAULT_POOL_TIMEOUT
+from ..db.rls import apply_bound_tenant, bound_tenant, pipelined, sees_every_row
 from ..settings import disable_mem0_telemetry
+from .errors import BrainConfigurationError
 from .index import IndexHit, IndexMemoryMissing
 
 COLLECTION = "brain_mem0"  # created, with our own indexes, by migration v2
@@ -38,6 +40,14 @@ class Mem0OSSIndex:
     `AsyncMemory.search` would embed the query again and add work we do not use (BM25
     lemmatisation, entity boosts through a second collection, a 60-row over-fetch); the brain
     does its own keyword side in Postgres, so only the vector step is taken from Mem0.
+
+    Row-level security (migration v6) covers `brain_mem0` too. Mem0 issues its own SQL on our sync
+    pool, whose check callback (`db.rls.apply_bound_tenant`) gives each checked-out connection the
+    tenant that `MemoryService` bound around the call (`db.rls.bind_tenant`): the application
+    role then reads and writes that entity's memories only, even through Mem0's id-only
+    `get`/`update`/`delete`. A call with no tenant bound is cross-tenant maintenance (reconcile,
+    erase, the invariant check); on a role that RLS restricts it would silently see nothing, so
+    it raises `BrainConfigurationError` instead.
     """
 
     name = "mem0-oss"
@@ -46,6 +56,7 @@ class Mem0OSSIndex:
         self.memory = memory
         self.embeddings = embeddings
         self._sync_pool = sync_pool
+        self._sees_every_tenant: bool | None = None  # probed on the first unbound call
 
     @classmethod
     def create(
@@ -64,7 +75,13 @@ class Mem0OSSIndex:
         from ..db import open_sync_pool
 
         sync_pool = open_sync_pool(
-            database_url, min_size=1, max_size=pool_max_size, name="brain-mem0", connect_timeout=pool_timeout
+            database_url,
+            min_size=1,
+            max_size=pool_max_size,
+            name="brain-mem0",
+            connect_timeout=pool_timeout,
+            check=apply_bound_tenant,
+            autocommit=False,
         )
         config = {
             "vector_store": {
@@ -86,7 +103,36 @@ class Mem0OSSIndex:
         memory.embedding_model = _PrefixAwareEmbedder(embeddings)
         return cls(memory, embeddings, sync_pool)
 
+    async def _scoped(self, entity_key: str | None = None) -> None:
+        """Refuse a call that RLS would answer with a partial view (see the class docstring)."""
+        tenant = bound_tenant()
+        if tenant is not None:
+            if entity_key is not None and entity_key != tenant.index_key:
+                raise BrainConfigurationError(
+                    f"Mem0 call for entity key {entity_key!r} while tenant {tenant.index_key!r} is bound"
+                )
+            return
+        if not await self.asees_every_tenant():
+            raise BrainConfigurationError(
+                f"this database role cannot see every tenant's rows of {COLLECTION} (row-level security),"
+                " so a Mem0 call without a tenant (reconcile, erase, invariant check) would act on a"
+                " partial view. Run it as the owner role that ran the migrations (DATABASE_URL of the"
+                " owner); tenant-scoped calls go through MemoryService, which binds the tenant."
+            )
+
+    async def asees_every_tenant(self) -> bool:
+        """Whether this index's database role sees every tenant's memories with no tenant bound
+        (the owner, a superuser, or RLS off): what cross-tenant maintenance needs. Cached."""
+        if self._sees_every_tenant is None:
+            self._sees_every_tenant = await asyncio.to_thread(self._probe_sees_every_tenant)
+        return self._sees_every_tenant
+
+    def _probe_sees_every_tenant(self) -> bool:
+        with self._sync_pool.connection() as conn:
+            return sees_every_row(conn, COLLECTION)
+
     async def aadd(self, content: str, *, entity_key: str, metadata: dict[str, Any]) -> str:
+        await self._scoped(entity_key)
         result = await self.memory.add(content, user_id=entity_key, metadata=metadata, infer=False)
         items = result.get("results") or []
         if len(items) != 1 or not items[0].get("id"):
@@ -94,6 +140,7 @@ class Mem0OSSIndex:
         return str(items[0]["id"])
 
     async def aupdate(self, memory_id: str, content: str, *, metadata: dict[str, Any]) -> None:
+        await self._scoped()
         try:
             await self.memory.update(memory_id, text=content, metadata=metadata)
         except ValueError as exc:
@@ -102,6 +149,7 @@ class Mem0OSSIndex:
             raise
 
     async def adelete(self, memory_id: str) -> bool:
+        await self._scoped()
         try:
             await self.memory.delete(memory_id)
         except ValueError as exc:
@@ -111,27 +159,57 @@ class Mem0OSSIndex:
         return True
 
     async def aget(self, memory_id: str) -> IndexHit | None:
+        await self._scoped()
         out = await asyncio.to_thread(self.memory.vector_store.get, vector_id=memory_id)
         return None if out is None else _hit(out)
 
     async def asearch(
         self, query: str, *, entity_key: str, k: int, category: str | None = None
     ) -> list[IndexHit]:
+        await self._scoped(entity_key)
         vector = await self.embeddings.aembed_query(query)
         return await self.asearch_vector(vector, entity_key=entity_key, k=k, category=category)
 
     async def asearch_vector(
         self, vector: list[float], *, entity_key: str, k: int, category: str | None = None
     ) -> list[IndexHit]:
-        filters: dict[str, Any] = {"user_id": entity_key}
+        await self._scoped(entity_key)
+        return await asyncio.to_thread(self._search_sync, vector, entity_key, k, category)
+
+    def _search_sync(
+        self, vector: list[float], entity_key: str, k: int, category: str | None
+    ) -> list[IndexHit]:
+        """Mem0's pgvector search statement (same SQL, same score), issued here so that it and
+        the COMMIT that ends the tenant's transaction share one round trip: with the check's
+        BEGIN + tenant settings, a search costs the two round trips it cost before RLS covered
+        this table (liveness check, query)."""
+        where = "payload->>'user_id' = %s"
+        params: list[Any] = [vector, entity_key]
         if category is not None:
-            filters["category"] = category
-        rows = await asyncio.to_thread(
-            self.memory.vector_store.search, query="", vectors=vector, top_k=k, filters=filters
+            where += " AND payload->>'category' = %s"
+            params.append(category)
+        params.append(k)
+        query = (
+            f"SELECT id::text, vector <=> %s::vector AS distance, payload FROM {COLLECTION}"
+            f" WHERE {where} ORDER BY distance LIMIT %s"
         )
-        return [_hit(r) for r in rows]
+        with self._sync_pool.connection() as conn:
+            with pipelined(conn):
+                cur = conn.execute(query.encode(), params)
+                conn.commit()
+            rows = cur.fetchall()
+        return [
+            IndexHit(
+                memory_id=str(memory_id),
+                score=max(0.0, 1.0 - float(distance)),
+                content=str((payload or {}).get("data", "")),
+                metadata=dict(payload or {}),
+            )
+            for memory_id, distance, payload in rows
+        ]
 
     async def alist(self, *, entity_key: str | None = None, brain_id: int | None = None) -> list[IndexHit]:
+        await self._scoped(entity_key)
         filters: dict[str, Any] = {"brain_id": "*"}
         if entity_key is not None:
             filters["user_id"] = entity_key

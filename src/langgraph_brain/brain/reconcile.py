@@ -98,6 +98,15 @@ async def aensure_sees_every_tenant(service: MemoryService) -> None:
                     " partial view. Run it as the owner role that ran the migrations (DATABASE_URL of"
                     " the owner), or pass MemoryService(admin_pool=<owner pool>)."
                 )
+    # The Mem0 index is under row-level security too (migration v6): an index on the application
+    # role would refuse halfway, after erase had already removed the brain rows.
+    sees = getattr(service.index, "asees_every_tenant", None)
+    if sees is not None and not await sees():
+        raise BrainConfigurationError(
+            "the Mem0 index connects as a role that row-level security limits to one tenant, so"
+            " cross-tenant maintenance (reconcile, erase, invariant check) must run as the owner role"
+            " that ran the migrations (DATABASE_URL of the owner)."
+        )
 
 
 def _drifted(row: dict[str, Any], hit: IndexHit) -> bool:

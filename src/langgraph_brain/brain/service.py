@@ -15,16 +15,32 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from ..db.rls import TENANT_SQL, Tenant, acheck_tenant_key, asees_every_row, bind_tenant
 from .entities import EntityNormalizer, normalize_entity_id
-from .errors import BrainError, MemoryBackendError, MemoryNotFoundError, MemoryValidationError
+from .errors import (
+    BrainConfigurationError,
+    BrainError,
+    MemoryBackendError,
+    MemoryNotFoundError,
+    MemoryValidationError,
+)
 from .index import IndexHit, IndexMemoryMissing, MemoryIndex, content_hash, entity_key
 from .models import Actor, HistoryEntry, MemoryRecord, SaveManyResult, SaveResult, SearchHit
 from .retrieval import (
@@ -70,14 +86,20 @@ class MemoryService:
 
     Args:
         pool: async pool on a migrated database (see `langgraph_brain.db.Database`). Every
-            tenant-scoped statement runs in a transaction that first sets `brain.scope` and
-            `brain.entity_id` locally, which is what the row-level-security policies check.
-        index: the Mem0 backend.
+            tenant-scoped statement runs in a transaction that first sets the tenant locally
+            (`brain.scope`, `brain.entity_id`, `brain.index_key` and its signature
+            `brain.tenant_sig`), which is what the row-level-security policies check.
+        index: the Mem0 backend. Its calls for one tenant run with that tenant bound
+            (`db.rls.bind_tenant`), so Mem0 OSS's own SQL passes the same policies.
         max_content_chars: longest accepted content (longer is rejected, never truncated).
         normalizers: per-scope entity-id normalisers; default trims, NFKC-folds and lowercases.
         admin_pool: pool for cross-tenant maintenance (defaults to `pool`).
         search_mode: default `asearch` mode: "hybrid" (default), "vector" or "keyword".
         retrieval: fusion and BM25 parameters for hybrid/keyword search.
+        tenant_key: the database's tenant key (BRAIN_TENANT_KEY, `db.rls.parse_tenant_key`), which
+            signs every tenant. Required when `pool` is the restricted application role: without
+            it that role sees no rows (`acheck_tenant_access` says so up front). The owner's
+            policies admit every row, so a service running as the owner works without it.
     """
 
     def __init__(
@@ -90,7 +112,13 @@ class MemoryService:
         admin_pool: Pool | None = None,
         search_mode: str = DEFAULT_SEARCH_MODE,
         retrieval: RetrievalOptions | None = None,
+        tenant_key: bytes | None = None,
     ) -> None:
+        if tenant_key is not None and (not isinstance(tenant_key, bytes) or not tenant_key):
+            raise BrainConfigurationError(
+                "tenant_key must be the non-empty key bytes (db.rls.parse_tenant_key)"
+            )
+        self._tenant_key = tenant_key
         self.pool = pool
         self.search_mode: SearchMode = validate_mode(search_mode)
         self.retrieval = retrieval or RetrievalOptions()
@@ -123,19 +151,53 @@ class MemoryService:
             if inspect.isawaitable(result):
                 await result
 
+    def _claim(self, scope: str, entity: str) -> Tenant:
+        """The tenant as RLS checks it: scope, entity, Mem0 key, signed with the tenant key."""
+        return Tenant.signed(self._tenant_key, scope, entity, entity_key(scope, entity))
+
     @asynccontextmanager
     async def _tenant(self, conn: AsyncConnection[Any], scope: str, entity: str) -> AsyncIterator[None]:
         """A transaction in which row-level security sees exactly one tenant.
 
         set_config(..., is_local => true) is SET LOCAL with parameters: it ends with the
-        transaction, so a pooled connection never carries a tenant into its next use.
+        transaction, so a pooled connection never carries a tenant into its next use, and the
+        signature is a bind parameter, never part of a statement other sessions can read.
         """
         async with conn.transaction():
-            await conn.execute(
-                "SELECT set_config('brain.scope', %s, true), set_config('brain.entity_id', %s, true)",
-                (scope, entity),
-            )
+            await conn.execute(TENANT_SQL, self._claim(scope, entity).params())
             yield
+
+    @contextmanager
+    def _index_tenant(self, scope: str, entity: str) -> Iterator[None]:
+        """Bind the tenant for the index calls made inside (Mem0 OSS applies it to its SQL)."""
+        with bind_tenant(self._claim(scope, entity)):
+            yield
+
+    async def acheck_tenant_access(self) -> None:
+        """Fail fast on a configuration under which row-level security would hide every row.
+
+        Checks `pool`'s role: with a tenant key, that Postgres accepts its signatures; without one,
+        that the role is not restricted by RLS (the owner, or RLS off). Call it once at start-up.
+
+        Raises:
+            BrainConfigurationError: the key does not match this database's (rotated, or another
+                database's), or the role needs a key and none was given.
+        """
+        async with self.pool.connection() as conn:
+            if self._tenant_key is not None:
+                if not await acheck_tenant_key(conn, self._tenant_key):
+                    raise BrainConfigurationError(
+                        "BRAIN_TENANT_KEY does not match this database's tenant key (was it rotated, or"
+                        " taken from another database?): row-level security would hide every memory."
+                        " `brain migrate --tenant-key`, run as the owner, prints the current key."
+                    )
+                return
+            if not await asees_every_row(conn, "brain_memories"):
+                raise BrainConfigurationError(
+                    "this database role is limited by row-level security and no tenant key was given:"
+                    " it would see no memories. Set BRAIN_TENANT_KEY to what `brain migrate --tenant-key`"
+                    " prints (run as the owner), or connect as the owner."
+                )
 
     @asynccontextmanager
     async def _tenant_conn(self, scope: str, entity: str) -> AsyncIterator[AsyncConnection[Any]]:
@@ -278,7 +340,12 @@ class MemoryService:
 
         `inserted`: the row was created by this very save, so no Mem0 memory can carry its
         brain_id yet (ids are never reused and the key lock is held); skip the orphan lookup.
+        Every index call runs with the row's tenant bound (RLS on Mem0's collection).
         """
+        with self._index_tenant(row["scope"], row["entity_id"]):
+            return await self._push_bound(row, inserted=inserted)
+
+    async def _push_bound(self, row: Mapping[str, Any], *, inserted: bool) -> str:
         metadata = _index_metadata(row)
         key = entity_key(row["scope"], row["entity_id"])
         if row["memory_id"] is not None:
@@ -453,7 +520,8 @@ class MemoryService:
         """
         key = entity_key(scope, entity)
         if mode == "vector":
-            return await self.index.asearch(query, entity_key=key, k=k, category=category), {}
+            with self._index_tenant(scope, entity):
+                return await self.index.asearch(query, entity_key=key, k=k, category=category), {}
         opts = self.retrieval
         if mode == "keyword":
             return await self._keyword(scope, entity, query, k, category), {}
@@ -461,10 +529,11 @@ class MemoryService:
         # brings more than k candidates so that fusion can promote an item ranked low in one list
         # but high in the other.
         depth = max(k, opts.candidates)
-        vector_hits, keyword = await asyncio.gather(
-            self.index.asearch(query, entity_key=key, k=depth, category=category),
-            self._keyword(scope, entity, query, depth, category),
-        )
+        with self._index_tenant(scope, entity):  # gather's tasks copy the bound tenant
+            vector_hits, keyword = await asyncio.gather(
+                self.index.asearch(query, entity_key=key, k=depth, category=category),
+                self._keyword(scope, entity, query, depth, category),
+            )
         vector = [RankedHit(h.memory_id, h.score, h.metadata.get("slug")) for h in vector_hits]
         weights = [opts.vector_weight, opts.keyword_weight]
         if opts.fusion == "rrf":
@@ -622,10 +691,11 @@ class MemoryService:
         return _record(row)
 
     async def _purge_index(self, row: Mapping[str, Any]) -> None:
-        if row["memory_id"] is not None:
-            await self.index.adelete(row["memory_id"])
-        for orphan in await self.index.alist(brain_id=int(row["id"])):
-            await self.index.adelete(orphan.memory_id)
+        with self._index_tenant(row["scope"], row["entity_id"]):
+            if row["memory_id"] is not None:
+                await self.index.adelete(row["memory_id"])
+            for orphan in await self.index.alist(brain_id=int(row["id"])):
+                await self.index.adelete(orphan.memory_id)
 
     # ------------------------------------------------------------------ export / import
 

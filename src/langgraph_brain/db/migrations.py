@@ -204,6 +204,101 @@ MIGRATIONS: list[str] = [
         ADD COLUMN search_tsv tsvector GENERATED ALWAYS AS (brain_search_tsv(content)) STORED;
     CREATE INDEX brain_memories_search_idx ON brain_memories USING gin (search_tsv);
     """,
+    # v6: signed tenants, and Mem0's collection under row-level security (db/rls.py, README
+    # "Row-level security in production"). Before this, the application role could set
+    # brain.scope/brain.entity_id to any tenant it liked and read every tenant's text in
+    # brain_mem0. Now a tenant counts only with brain.tenant_sig = HMAC-SHA256(key, "brain-tenant-v1"
+    # NUL scope NUL entity_id NUL index_key), keyed by a secret that only the owner can read
+    # (brain_tenant_keys: no grant, forced RLS with an owner-only policy) and that the application
+    # gets from configuration (BRAIN_TENANT_KEY). Postgres text never holds NUL, so the message is
+    # unambiguous. brain_tenant_ok() checks the signature as the owner (SECURITY DEFINER, body
+    # bound at creation, pinned search_path) and returns one boolean: the key never leaves it.
+    # Policies call it as `(SELECT brain_tenant_ok())`, an InitPlan run once per statement.
+    # brain.index_key is the entity's Mem0 user_id (brain/index.py entity_key), signed together
+    # with the tenant, so Mem0's rows are filtered by the same signature. The key is 32 bytes from
+    # gen_random_uuid() (pg_strong_random; pgcrypto is not available everywhere), 3 x 122 random
+    # bits hashed. HMAC is written out (RFC 2104, SHA-256 block of 64 bytes): no pgcrypto needed.
+    r"""
+    CREATE FUNCTION brain_hmac_pad(k bytea, pad integer) RETURNS bytea
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    BEGIN ATOMIC
+        SELECT decode(string_agg(lpad(to_hex(get_byte(b.k64, i) # pad), 2, '0'), '' ORDER BY i), 'hex')
+        FROM (SELECT CASE WHEN length(k) > 64 THEN sha256(k) ELSE k END AS k1) AS a,
+             LATERAL (SELECT a.k1 || decode(repeat('00', 64 - length(a.k1)), 'hex') AS k64) AS b,
+             generate_series(0, 63) AS i;
+    END;
+
+    CREATE FUNCTION brain_hmac_sha256(key bytea, msg bytea) RETURNS bytea
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN sha256(brain_hmac_pad(key, 92) || sha256(brain_hmac_pad(key, 54) || msg));
+
+    CREATE FUNCTION brain_tenant_message(scope text, entity_id text, index_key text) RETURNS bytea
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN convert_to('brain-tenant-v1', 'UTF8') || '\x00'::bytea || convert_to(scope, 'UTF8')
+           || '\x00'::bytea || convert_to(entity_id, 'UTF8') || '\x00'::bytea
+           || convert_to(index_key, 'UTF8');
+
+    -- ipad/opad are HMAC's padded inner and outer keys, derived once here (the byte-wise XOR in
+    -- brain_hmac_pad costs ~80 µs), so that checking a signature is two SHA-256 calls.
+    CREATE TABLE brain_tenant_keys (
+        id   integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+        key  bytea NOT NULL CHECK (length(key) >= 32),
+        ipad bytea GENERATED ALWAYS AS (brain_hmac_pad(key, 54)) STORED,
+        opad bytea GENERATED ALWAYS AS (brain_hmac_pad(key, 92)) STORED
+    );
+    REVOKE ALL ON brain_tenant_keys FROM PUBLIC;
+    ALTER TABLE brain_tenant_keys ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE brain_tenant_keys FORCE ROW LEVEL SECURITY;
+
+    CREATE FUNCTION brain_tenant_ok() RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp
+    BEGIN ATOMIC
+        SELECT coalesce((
+            SELECT encode(sha256(k.opad || sha256(k.ipad || brain_tenant_message(
+                       current_setting('brain.scope', true), current_setting('brain.entity_id', true),
+                       current_setting('brain.index_key', true)))), 'hex')
+                   = current_setting('brain.tenant_sig', true)
+            FROM brain_tenant_keys AS k WHERE k.id = 1), false);
+    END;
+
+    ALTER POLICY brain_memories_tenant ON brain_memories
+        USING (scope = current_setting('brain.scope', true)
+               AND entity_id = current_setting('brain.entity_id', true)
+               AND (SELECT brain_tenant_ok()))
+        WITH CHECK (scope = current_setting('brain.scope', true)
+                    AND entity_id = current_setting('brain.entity_id', true)
+                    AND (SELECT brain_tenant_ok()));
+    ALTER POLICY brain_history_tenant ON brain_history
+        USING (scope = current_setting('brain.scope', true)
+               AND entity_id = current_setting('brain.entity_id', true)
+               AND (SELECT brain_tenant_ok()))
+        WITH CHECK (scope = current_setting('brain.scope', true)
+                    AND entity_id = current_setting('brain.entity_id', true)
+                    AND (SELECT brain_tenant_ok()));
+
+    ALTER TABLE brain_mem0 ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE brain_mem0 FORCE ROW LEVEL SECURITY;
+    CREATE POLICY brain_mem0_tenant ON brain_mem0
+        USING (payload->>'user_id' = current_setting('brain.index_key', true)
+               AND (SELECT brain_tenant_ok()))
+        WITH CHECK (payload->>'user_id' = current_setting('brain.index_key', true)
+                    AND (SELECT brain_tenant_ok()));
+    DO $$
+    BEGIN
+        EXECUTE format('CREATE POLICY brain_mem0_owner ON brain_mem0 TO %I'
+                       ' USING (true) WITH CHECK (true)', current_user);
+        EXECUTE format('CREATE POLICY brain_tenant_keys_owner ON brain_tenant_keys TO %I'
+                       ' USING (true) WITH CHECK (true)', current_user);
+    END
+    $$;
+    -- After the owner policy: with FORCE ROW LEVEL SECURITY a non-superuser owner could not
+    -- insert the key before it (a superuser bypasses RLS, which is why only the external lane's
+    -- non-superuser owner showed it).
+    INSERT INTO brain_tenant_keys (key)
+    VALUES (sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())
+                   || uuid_send(gen_random_uuid())));
+    """,
 ]
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, Connection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
@@ -56,14 +57,21 @@ def open_sync_pool(
     max_size: int = 5,
     name: str = "brain-sync",
     connect_timeout: float = DEFAULT_POOL_TIMEOUT,
+    check: Callable[[Connection[Any]], None] | None = None,
+    autocommit: bool = True,
 ) -> ConnectionPool:
-    """A sync pool (Mem0's pgvector store is synchronous), with the same health check."""
+    """A sync pool (Mem0's pgvector store is synchronous), with the same health check.
+
+    `check` replaces the plain liveness check run on every checkout; Mem0's pool passes
+    `db.rls.apply_bound_tenant` with `autocommit=False`, so each checkout opens a transaction
+    carrying the caller's tenant (the pool commits it when the connection comes back).
+    """
     pool: ConnectionPool = ConnectionPool(
         conninfo,
         min_size=min_size,
         max_size=max_size,
-        kwargs={"autocommit": True, "prepare_threshold": None},
-        check=ConnectionPool.check_connection,
+        kwargs={"autocommit": autocommit, "prepare_threshold": None},
+        check=check or ConnectionPool.check_connection,
         open=False,
         name=name,
         timeout=connect_timeout,
