@@ -70,6 +70,32 @@ async def test_save_is_idempotent_per_slug(service: MemoryService) -> None:
     assert (await acheck_invariant(service)).ok
 
 
+async def test_omitted_category_and_metadata_are_kept(service: MemoryService) -> None:
+    # Omitted (NOT_PROVIDED) keeps what the memory has; explicit None means the default.
+    args = ("user", "omit-carol", "name")
+    first = await service.asave(
+        *args, "Carol's name is Carol.", category="profile", metadata={"pinned": True}
+    )
+    again = await service.asave(*args, "Carol's name is Carol.")
+    assert (first.status, again.status) == ("created", "unchanged")
+    assert again.version == first.version
+    changed = await service.asave(*args, "Carol prefers to be called Caz.")
+    assert changed.status == "updated"
+    record = await service.aget(*args)
+    assert record is not None
+    assert (record.category, record.metadata) == ("profile", {"pinned": True})
+    assert record.content == "Carol prefers to be called Caz."
+    reset = await service.asave(*args, "Carol prefers to be called Caz.", category=None, metadata=None)
+    assert reset.status == "updated"
+    record = await service.aget(*args)
+    assert record is not None and (record.category, record.metadata) == ("fact", {})
+    new = await service.asave("user", "omit-carol", "city", "Carol lives in Lyon.")
+    record = await service.aget("user", "omit-carol", "city")
+    assert new.status == "created" and record is not None
+    assert (record.category, record.metadata) == ("fact", {})
+    assert (await acheck_invariant(service)).ok
+
+
 async def test_search_returns_only_the_callers_memories(service: MemoryService) -> None:
     await service.asave("user", "1", "favourite_food", "My favourite food is sushi.", category="preference")
     await service.asave("user", "12", "favourite_food", "My favourite food is pizza.", category="preference")

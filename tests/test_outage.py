@@ -126,7 +126,7 @@ async def _mem0_index(url: str) -> Mem0OSSIndex:
     embeddings = shared_embeddings("e5", "text-embedding-3-small")
     dims = await asyncio.to_thread(embedding_dimensions, embeddings)
     index = await asyncio.to_thread(Mem0OSSIndex.create, url, embeddings, dims=dims, pool_max_size=2)
-    index._sync_pool.timeout = OUTAGE_TIMEOUT
+    index.sync_pool.timeout = OUTAGE_TIMEOUT
     return index
 
 

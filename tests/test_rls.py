@@ -354,11 +354,11 @@ async def test_signatures_never_appear_where_other_sessions_can_read(
     release = threading.Event()
 
     def hold_mem0_connection() -> None:
-        with bind_tenant(_sign(tenant_key, "user", "alice")), app_index._sync_pool.connection():
+        with bind_tenant(_sign(tenant_key, "user", "alice")), app_index.sync_pool.connection():
             held.set()
             release.wait(30)
 
-    async with app_service._tenant_conn("user", "alice"):  # idle in transaction, tenant just set
+    async with app_service.tenancy.connection("user", "alice"):  # idle in transaction, tenant just set
         holder = asyncio.create_task(asyncio.to_thread(hold_mem0_connection))
         await asyncio.to_thread(held.wait, 30)
         try:
@@ -402,7 +402,7 @@ async def test_pooled_connections_do_not_leak_the_tenant(
     # of its connections comes back (the first one included).
     def read(bound: Tenant | None) -> tuple[str, int]:
         def query() -> tuple[str, int]:
-            with app_index._sync_pool.connection() as conn:
+            with app_index.sync_pool.connection() as conn:
                 row = conn.execute(
                     "SELECT coalesce(current_setting('brain.tenant_sig', true), ''), count(*) FROM brain_mem0"
                 ).fetchone()
@@ -476,7 +476,7 @@ async def test_mem0_id_only_calls_cannot_reach_another_tenant(
     alice = await owner.aget("user", "alice", "secret")
     assert alice is not None and alice.memory_id
     before = await _owner_mem0(database)
-    with app_service._index_tenant("user", "bob"):
+    with app_service.tenancy.bind_index("user", "bob"):
         ATTACKS.append("Mem0 get of another tenant's id")
         assert await app_index.aget(alice.memory_id) is None
         ATTACKS.append("Mem0 update of another tenant's id")

@@ -94,6 +94,23 @@ async def test_save_then_search_uses_context_identity(service: MemoryService) ->
     assert found.artifact[0]["slug"] == "favourite_colour"
 
 
+async def test_model_resave_without_category_keeps_category_and_metadata(service: MemoryService) -> None:
+    ctx = {"user_id": "bea", "company_id": "acme"}
+    await service.asave(
+        "user", "bea", "name", "Bea's name is Beatriz.", category="profile", metadata={"pinned": True}
+    )
+    again = await _call(
+        service, "save_user_memory", {"slug": "name", "content": "Bea's name is Beatriz."}, context=ctx
+    )
+    assert again.artifact["status"] == "unchanged", again.content
+    changed = await _call(
+        service, "save_user_memory", {"slug": "name", "content": "Bea goes by Bea."}, context=ctx
+    )
+    assert changed.artifact["status"] == "updated", changed.content
+    record = await service.aget("user", "bea", "name")
+    assert record is not None and (record.category, record.metadata) == ("profile", {"pinned": True})
+
+
 async def test_forged_identity_in_arguments_changes_nothing(service: MemoryService) -> None:
     await service.asave("user", "victim", "secret_plan", "The victim's secret plan is to sail to Chiloé.")
     mallory = {"user_id": "mallory", "company_id": "evilcorp"}
@@ -193,7 +210,7 @@ async def test_backend_outage_is_a_tool_message(database: Database) -> None:
     async with open_memory_service(database=database) as broken:
         await broken.asave("user", "frank", "note", "Frank likes tea.")
         # A real outage of Mem0's connection pool (not a fake): search and save must fail soft.
-        broken.index._sync_pool.close()  # type: ignore[attr-defined]
+        broken.index.sync_pool.close()  # type: ignore[attr-defined]
         ctx = {"user_id": "frank", "company_id": "acme"}
         msg = await _call(broken, "search_user_memory", {"query": "tea"}, context=ctx)
         assert msg.status == "error" and "unavailable" in msg.content

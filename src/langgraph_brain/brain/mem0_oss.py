@@ -58,6 +58,11 @@ class Mem0OSSIndex:
         self._sync_pool = sync_pool
         self._sees_every_tenant: bool | None = None  # probed on the first unbound call
 
+    @property
+    def sync_pool(self) -> Any:
+        """The psycopg pool Mem0's vector store runs its SQL on (one tenant bound per call)."""
+        return self._sync_pool
+
     @classmethod
     def create(
         cls,

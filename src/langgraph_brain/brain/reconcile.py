@@ -14,7 +14,18 @@ from typing import Any
 
 from .errors import BrainConfigurationError, MemoryBackendError
 from .index import IndexHit, content_hash, entity_key
-from .service import _ROW_COLUMNS, MemoryService, _fetchone
+from .protocol import purge_index, push
+from .rows import (
+    DELETE_ROW_SQL,
+    MARK_REPAIRED_SQL,
+    SELECT_ALL_KEYS_SQL,
+    SELECT_ALL_ROWS_SQL,
+    SELECT_ID_SQL,
+    SELECT_ROW_BY_ID_SQL,
+    fetchone,
+    key_lock,
+)
+from .service import MemoryService
 
 
 @dataclass
@@ -129,7 +140,7 @@ async def acheck_invariant(service: MemoryService) -> InvariantReport:
         by_brain[h.brain_id].append(h)
     report = InvariantReport(index_memories=len(hits))
     async with service.admin_pool.connection() as conn:
-        rows = await (await conn.execute(f"SELECT {_ROW_COLUMNS} FROM brain_memories ORDER BY id")).fetchall()
+        rows = await (await conn.execute(SELECT_ALL_ROWS_SQL)).fetchall()
     report.rows = len(rows)
     row_ids = set()
     for row in rows:
@@ -185,9 +196,7 @@ async def areconcile(
     for h in hits:
         by_brain[h.brain_id].append(h)
     async with service.admin_pool.connection() as conn:
-        keys = await (
-            await conn.execute("SELECT id, scope, entity_id, slug FROM brain_memories ORDER BY id")
-        ).fetchall()
+        keys = await (await conn.execute(SELECT_ALL_KEYS_SQL)).fetchall()
     row_ids = {k["id"] for k in keys}
     # Memories whose brain_id names a listed row are re-read under that row's lock below; only the
     # rest are orphan candidates. Counting them up front keeps the progress total exact.
@@ -251,10 +260,8 @@ async def _reconcile_row(
     dry_run: bool,
 ) -> None:
     report.rows_checked += 1
-    async with service._key_lock(
-        key["scope"], key["entity_id"], key["slug"], pool=service.admin_pool
-    ) as conn:
-        row = await _fetchone(conn, f"SELECT {_ROW_COLUMNS} FROM brain_memories WHERE id = %s", (key["id"],))
+    async with key_lock(service.admin_pool, key["scope"], key["entity_id"], key["slug"]) as conn:
+        row = await fetchone(conn, SELECT_ROW_BY_ID_SQL, (key["id"],))
         if row is None:
             return  # forgotten since the listing; its Mem0 copies are handled as orphans next run
         if row["sync_state"] == "deleting":
@@ -262,8 +269,8 @@ async def _reconcile_row(
             # crash here leaves a row that the next run finishes again).
             report.finished_forgets += 1
             if not dry_run:
-                await service._purge_index(row)
-                await conn.execute("DELETE FROM brain_memories WHERE id = %s", (row["id"],))
+                await purge_index(service, row)
+                await conn.execute(DELETE_ROW_SQL, (row["id"],))
             return
         # Re-read Mem0 for this row now that we hold the lock: the listing may be stale.
         tagged = await service.index.alist(brain_id=int(row["id"]))
@@ -295,14 +302,11 @@ async def _reconcile_row(
         if dry_run:
             setattr(report, action, getattr(report, action) + 1)
             return
-        # Point the row at the memory we keep (or at none, so that _push adds a fresh one) before
+        # Point the row at the memory we keep (or at none, so that `push` adds a fresh one) before
         # pushing; a stale memory_id of a deleted foreign memory would otherwise be "updated".
         row["memory_id"] = keeper.memory_id if keeper is not None else None
-        memory_id = await service._push(row)
-        await conn.execute(
-            "UPDATE brain_memories SET sync_state = 'synced', memory_id = %s WHERE id = %s AND version = %s",
-            (memory_id, row["id"], row["version"]),
-        )
+        memory_id = await push(service, row)
+        await conn.execute(MARK_REPAIRED_SQL, (memory_id, row["id"], row["version"]))
         # Counted only once done, so that a failed repair shows in `failed` and nowhere else.
         setattr(report, action, getattr(report, action) + 1)
 
@@ -319,10 +323,10 @@ async def _reconcile_orphans(
     for orphan in orphans:
         meta = orphan.metadata
         scope, entity, slug = str(meta.get("scope")), str(meta.get("entity")), str(meta.get("slug"))
-        async with service._key_lock(scope, entity, slug, pool=service.admin_pool) as conn:
+        async with key_lock(service.admin_pool, scope, entity, slug) as conn:
             row = None
             if brain_id is not None:
-                row = await _fetchone(conn, "SELECT id FROM brain_memories WHERE id = %s", (brain_id,))
+                row = await fetchone(conn, SELECT_ID_SQL, (brain_id,))
             if row is not None:
                 continue  # its row appeared after the listing; the next run checks it as a row
             if dry_run or await service.index.adelete(orphan.memory_id):

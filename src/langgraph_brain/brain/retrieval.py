@@ -11,7 +11,7 @@ Search modes (``MemoryService.asearch(..., mode=...)``, default ``BRAIN_SEARCH_M
   fused score in 0..1. No LLM is involved at query time, so it works offline.
 
 Every mode returns only synced rows of the calling entity: the keyword SQL filters on scope,
-entity_id and sync_state (and runs under row-level security), and `MemoryService._join_hits`
+entity_id and sync_state (and runs under row-level security), and `search.ajoin_hits`
 re-reads every candidate from the brain table with the same filters.
 
 On LoCoMo (bench/locomo.py, 1,535 questions) recall@5/@10 is 0.443/0.527 for vector, 0.537/0.618

@@ -5,9 +5,11 @@ Every check runs before anything is written, so a rejected call leaves both stor
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from .errors import MemoryValidationError
 
@@ -26,6 +28,7 @@ COMPANY_CATEGORIES = ("company_profile", "company_tax", "company_policy", "fact"
 DEFAULT_CATEGORY: dict[Scope, str] = {"user": "fact", "company": "fact"}
 MAX_K = 100
 MAX_QUERY_CHARS = 2000
+MAX_METADATA_BYTES = 16_384
 
 
 def suggest_slug(text: str) -> str:
@@ -106,3 +109,21 @@ def validate_k(k: object) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise MemoryValidationError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}.")
     return k
+
+
+def validate_metadata(metadata: object) -> dict[str, Any]:
+    """A JSON round-trip copy of `metadata` (None is `{}`), at most MAX_METADATA_BYTES as UTF-8."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise MemoryValidationError("metadata must be a JSON object (a mapping of names to values).")
+    try:
+        text = json.dumps(dict(metadata), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise MemoryValidationError(f"metadata is not JSON-serialisable: {exc}") from exc
+    if "\\u0000" in text or any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+        raise MemoryValidationError("metadata contains NUL characters or lone surrogates.")
+    if len(text.encode("utf-8")) > MAX_METADATA_BYTES:
+        raise MemoryValidationError(f"metadata is larger than {MAX_METADATA_BYTES} bytes.")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded

@@ -22,6 +22,7 @@ import psycopg
 import psycopg_pool
 from langchain.tools import ToolRuntime
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from langgraph.store.base import NOT_PROVIDED
 
 from ..brain.validation import COMPANY_CATEGORIES, USER_CATEGORIES, Scope
 from ..errors import MemoryBackendError, MemoryNotFoundError, MemoryValidationError
@@ -167,7 +168,15 @@ def create_save_memory_tool(
         actor = current_actor(agent_name, context=context, config=config)
         result = await _guarded(
             lambda: service.asave(
-                scope, entity, slug, content, category=category, actor=actor, reason="agent"
+                scope,
+                entity,
+                slug,
+                content,
+                # A model that leaves the category out keeps the memory's own (and its metadata):
+                # a re-save must not reset a "profile" fact to the default category.
+                category=NOT_PROVIDED if category is None else category,
+                actor=actor,
+                reason="agent",
             )
         )
         verb = {"created": "Saved", "updated": "Updated", "unchanged": "Already saved (unchanged)"}

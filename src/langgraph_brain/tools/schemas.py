@@ -31,7 +31,10 @@ class SaveMemoryArgs(BaseModel):
         " 'company_tax_regime'. Saving an existing slug replaces its content."
     )
     content: str = Field(description="The fact to remember, as one or two self-contained sentences.")
-    category: str | None = Field(default=None, description="Category, e.g. profile, preference, fact.")
+    category: str | None = Field(
+        default=None,
+        description="Category, e.g. profile, preference, fact. Leave it out to keep the memory's own.",
+    )
 
 
 class ForgetMemoryArgs(BaseModel):

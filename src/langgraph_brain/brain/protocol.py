@@ -1,0 +1,243 @@
+"""The save/forget protocol between the brain table and its Mem0 index, step by step.
+
+Save, per (scope, entity, slug) (DESIGN.md §3):
+  1. take a session advisory lock on the key, held until the index is updated (`rows.key_lock`);
+  2. unchanged content, category and metadata -> "unchanged", nothing written;
+  3. commit the row as `pending` with version+1 (and a brain_history entry);
+  4. push to Mem0 (update, or add with brain metadata; a "not found" update re-adds);
+  5. mark `synced` only if the version has not moved on.
+Forget marks the row `deleting` (committed), removes it from Mem0, then deletes the row.
+
+A crash between steps leaves a pending or deleting row (or a Mem0 orphan tagged with brain_id)
+that the next save of that slug or `reconcile` finishes; both use the steps below. The fault
+hook is called at "after_row_commit", "after_index_write" and "before_mark", so that tests can
+crash the protocol exactly there.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from langgraph.store.base import NOT_PROVIDED, NotProvided
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from .errors import BrainError, MemoryBackendError, MemoryNotFoundError
+from .index import IndexMemoryMissing, MemoryIndex, content_hash, entity_key
+from .models import Actor, SaveResult
+from .rows import (
+    DELETE_MARKED_SQL,
+    INSERT_ROW_SQL,
+    MARK_DELETING_SQL,
+    MARK_SYNCED_SQL,
+    SELECT_ROW_FOR_UPDATE_SQL,
+    UPDATE_ROW_SQL,
+    Tenancy,
+    add_history,
+    fetchone,
+)
+from .validation import DEFAULT_CATEGORY, Scope
+
+#: Called with the name of each save/forget protocol step as it is passed, for fault injection:
+#: "after_row_commit", "after_index_write", "before_mark". Raising from it aborts the operation
+#: exactly there, as a crash would.
+FaultHook = Callable[[str], Awaitable[None] | None]
+
+
+class Steps(Protocol):
+    """What the protocol needs from its caller (a `MemoryService` provides all three)."""
+
+    index: MemoryIndex
+    tenancy: Tenancy
+    fault_hook: FaultHook | None
+
+
+async def fault(steps: Steps, point: str) -> None:
+    """Pass the protocol step `point` (calls the fault hook, if any)."""
+    if steps.fault_hook is not None:
+        result = steps.fault_hook(point)
+        if inspect.isawaitable(result):
+            await result
+
+
+#: What a caller (often a model) reads when Postgres or Mem0 fails mid-operation; `{error}` is the
+#: exception's type name. Each names what has become of the memory and what to do next.
+SAVE_FAILED_TEMPLATE = (
+    "saving {slug!r} failed because a storage service is unavailable ({error});"
+    " nothing partial is visible. Try again later."
+)
+FORGET_FAILED_TEMPLATE = (
+    "forgetting {slug!r} failed because a storage service is unavailable ({error});"
+    " it is hidden from search and will be finished later."
+)
+SEARCH_FAILED_TEMPLATE = (
+    "memory search is unavailable right now ({error}); answer without it or try again later."
+)
+
+
+@contextmanager
+def storage_errors(template: str, **fields: object) -> Iterator[None]:
+    """Turn any non-brain exception inside into a `MemoryBackendError` from `template`.
+
+    Brain errors (validation, not found, configuration) pass through unchanged.
+    """
+    try:
+        yield
+    except BrainError:
+        raise
+    except Exception as exc:
+        raise MemoryBackendError(template.format(error=type(exc).__name__, **fields)) from exc
+
+
+def index_metadata(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What Mem0 stores next to the text. `brain_id` is the join key reconcile relies on."""
+    return {
+        **row["metadata"],
+        "brain_id": str(row["id"]),
+        "slug": row["slug"],
+        "scope": row["scope"],
+        "entity": row["entity_id"],
+        "category": row["category"],
+        "version": row["version"],
+        "content_hash": row["content_hash"],
+    }
+
+
+async def save_locked(
+    steps: Steps,
+    conn: AsyncConnection[Any],
+    scope: Scope,
+    entity: str,
+    slug: str,
+    content: str,
+    *,
+    category: str | NotProvided = NOT_PROVIDED,
+    metadata: dict[str, Any] | NotProvided = NOT_PROVIDED,
+    actor: Actor | None = None,
+    reason: str | None = None,
+) -> SaveResult:
+    """Steps 2-5 of a save on `conn`, which holds the key lock (step 1).
+
+    `category` and `metadata` left NOT_PROVIDED keep what the live row has; a new row (or one
+    being forgotten, which a save brings back as new) gets the scope's default category and `{}`.
+    """
+    digest = content_hash(content)
+    async with steps.tenancy.transaction(conn, scope, entity):
+        row = await fetchone(conn, SELECT_ROW_FOR_UPDATE_SQL, (scope, entity, slug))
+        live = row is not None and row["sync_state"] != "deleting"
+        if isinstance(category, NotProvided):
+            category = row["category"] if live and row is not None else DEFAULT_CATEGORY[scope]
+        if isinstance(metadata, NotProvided):
+            metadata = row["metadata"] if live and row is not None else {}
+        same = (
+            row is not None
+            and row["content_hash"] == digest
+            and row["category"] == category
+            and row["metadata"] == metadata
+        )
+        if row is not None and same and row["sync_state"] == "synced":
+            return SaveResult("unchanged", scope, entity, slug, row["version"], row["memory_id"])
+        inserted = row is None
+        if row is None:
+            status = "created"
+            row = await fetchone(
+                conn, INSERT_ROW_SQL, (scope, entity, slug, content, category, Jsonb(metadata), digest)
+            )
+            assert row is not None
+            await add_history(conn, row, "create", None, content, actor, reason)
+        else:
+            # A row left 'deleting' by an interrupted forget is brought back by a save.
+            status = "created" if not live else ("unchanged" if same else "updated")
+            old_content = row["content"]
+            row = await fetchone(
+                conn, UPDATE_ROW_SQL, (content, category, Jsonb(metadata), digest, row["id"])
+            )
+            assert row is not None
+            if not same or status == "created":
+                await add_history(conn, row, "update", old_content, content, actor, reason)
+    # The pending row is committed: from here on a crash loses nothing.
+    await fault(steps, "after_row_commit")
+    memory_id = await push(steps, row, inserted=inserted)
+    await fault(steps, "after_index_write")
+    await fault(steps, "before_mark")
+    async with steps.tenancy.transaction(conn, scope, entity):
+        await conn.execute(MARK_SYNCED_SQL, (memory_id, row["id"], row["version"]))
+    return SaveResult(status, scope, entity, slug, row["version"], memory_id)  # type: ignore[arg-type]
+
+
+async def forget_locked(
+    steps: Steps,
+    conn: AsyncConnection[Any],
+    scope: Scope,
+    entity: str,
+    slug: str,
+    *,
+    actor: Actor | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """A forget on `conn`, which holds the key lock: mark deleting, purge Mem0, delete the row.
+
+    Returns the row as it was marked.
+
+    Raises:
+        MemoryNotFoundError: no such slug for this entity.
+    """
+    async with steps.tenancy.transaction(conn, scope, entity):
+        row = await fetchone(conn, MARK_DELETING_SQL, (scope, entity, slug))
+        if row is None:
+            raise MemoryNotFoundError(
+                f"there is no {scope} memory with slug {slug!r}; search first to find the exact slug."
+            )
+        await add_history(conn, row, "forget", row["content"], None, actor, reason)
+    await fault(steps, "after_row_commit")
+    await purge_index(steps, row)
+    await fault(steps, "after_index_write")
+    await fault(steps, "before_mark")
+    async with steps.tenancy.transaction(conn, scope, entity):
+        await conn.execute(DELETE_MARKED_SQL, (row["id"], row["version"]))
+    return row
+
+
+async def push(steps: Steps, row: Mapping[str, Any], *, inserted: bool = False) -> str:
+    """Make Mem0 hold exactly this row's content; return the Mem0 id.
+
+    `inserted`: the row was created by this very save, so no Mem0 memory can carry its
+    brain_id yet (ids are never reused and the key lock is held); skip the orphan lookup.
+    Every index call runs with the row's tenant bound (RLS on Mem0's collection).
+    """
+    index = steps.index
+    metadata = index_metadata(row)
+    key = entity_key(row["scope"], row["entity_id"])
+    with steps.tenancy.bind_index(row["scope"], row["entity_id"]):
+        if row["memory_id"] is not None:
+            try:
+                await index.aupdate(row["memory_id"], row["content"], metadata=metadata)
+                return str(row["memory_id"])
+            except IndexMemoryMissing:
+                pass  # deleted in Mem0 (behind our back, or by a forget that crashed): see below
+        # No live memory. A push that crashed after its add but before the row was marked left an
+        # orphan tagged with this row's brain_id, also when the row still names a deleted memory (a
+        # crashed forget, then a crashed revive): adopt it rather than add a duplicate. Only one
+        # filed under this row's entity: Mem0's update cannot move a memory to another entity.
+        orphans = [] if inserted else await index.alist(entity_key=key, brain_id=int(row["id"]))
+        if orphans:
+            for extra in orphans[1:]:
+                await index.adelete(extra.memory_id)
+            try:
+                await index.aupdate(orphans[0].memory_id, row["content"], metadata=metadata)
+                return orphans[0].memory_id
+            except IndexMemoryMissing:
+                pass
+        return await index.aadd(row["content"], entity_key=key, metadata=metadata)
+
+
+async def purge_index(steps: Steps, row: Mapping[str, Any]) -> None:
+    """Remove the row's Mem0 memory and every orphan tagged with its brain_id."""
+    with steps.tenancy.bind_index(row["scope"], row["entity_id"]):
+        if row["memory_id"] is not None:
+            await steps.index.adelete(row["memory_id"])
+        for orphan in await steps.index.alist(brain_id=int(row["id"])):
+            await steps.index.adelete(orphan.memory_id)

@@ -1,0 +1,137 @@
+"""Search of one entity's memories: rank candidates for a mode, then join them back to rows.
+
+Ranking (`arank`) trusts nothing: Mem0's hits and the full-text hits are only candidates.
+`ajoin_hits` re-reads every candidate from the brain table under the tenant, sync and
+category filters, so a hit is returned only if it is a synced row of the caller (defence in
+depth on top of row-level security). The scoring itself lives in `retrieval.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from .index import IndexHit, MemoryIndex, entity_key
+from .models import SearchHit
+from .retrieval import (
+    RankedHit,
+    RetrievalOptions,
+    SearchMode,
+    akeyword_search,
+    neighbour_slugs,
+    relative_fuse,
+    rrf_fuse,
+)
+from .rows import JOIN_HITS_SQL, Tenancy
+from .validation import Scope
+
+
+class Searcher(Protocol):
+    """What search needs from its caller (a `MemoryService` provides all three)."""
+
+    index: MemoryIndex
+    tenancy: Tenancy
+    retrieval: RetrievalOptions
+
+
+async def asearch_entity(
+    searcher: Searcher, scope: Scope, entity: str, query: str, k: int, category: str | None, mode: SearchMode
+) -> list[SearchHit]:
+    """The best `k` synced memories of one entity for `query` in `mode` (arguments validated)."""
+    hits, neighbours = await arank(searcher, scope, entity, query, k, category, mode)
+    return await ajoin_hits(searcher.tenancy, scope, entity, hits, k, neighbours, category)
+
+
+async def arank(
+    searcher: Searcher, scope: Scope, entity: str, query: str, k: int, category: str | None, mode: SearchMode
+) -> tuple[Sequence[IndexHit | RankedHit], dict[str, float]]:
+    """Candidates best first for `mode`, and neighbour slugs with their scores (hybrid only).
+
+    Nothing here is trusted yet: `ajoin_hits` re-reads every row under the tenant filter.
+    """
+    key = entity_key(scope, entity)
+    index, tenancy = searcher.index, searcher.tenancy
+    if mode == "vector":
+        with tenancy.bind_index(scope, entity):
+            return await index.asearch(query, entity_key=key, k=k, category=category), {}
+    if mode == "keyword":
+        return await akeyword(searcher, scope, entity, query, k, category), {}
+    # Hybrid: the embedding (on the embedder's own thread) and the full-text query overlap. Each list
+    # brings more than k candidates so that fusion can promote an item ranked low in one list
+    # but high in the other.
+    opts = searcher.retrieval
+    depth = max(k, opts.candidates)
+    with tenancy.bind_index(scope, entity):  # gather's tasks copy the bound tenant
+        vector_hits, keyword = await asyncio.gather(
+            index.asearch(query, entity_key=key, k=depth, category=category),
+            akeyword(searcher, scope, entity, query, depth, category),
+        )
+    vector = [RankedHit(h.memory_id, h.score, h.metadata.get("slug")) for h in vector_hits]
+    weights = [opts.vector_weight, opts.keyword_weight]
+    if opts.fusion == "rrf":
+        fused = rrf_fuse([vector, keyword], weights, rrf_k=opts.rrf_k)
+    else:
+        fused = relative_fuse([vector, keyword], weights)
+    neighbours: dict[str, float] = {}
+    if opts.neighbour_weight > 0:
+        for seed in fused[: opts.neighbour_seeds]:
+            for slug in neighbour_slugs(seed.slug or ""):
+                neighbours[slug] = max(neighbours.get(slug, 0.0), opts.neighbour_weight * seed.score)
+    return fused, neighbours
+
+
+async def akeyword(
+    searcher: Searcher, scope: Scope, entity: str, query: str, limit: int, category: str | None
+) -> list[RankedHit]:
+    """BM25 candidates from Postgres full-text search, in a transaction for this tenant."""
+    async with searcher.tenancy.connection(scope, entity) as conn:
+        return await akeyword_search(
+            conn, scope, entity, query, limit=limit, category=category, options=searcher.retrieval
+        )
+
+
+async def ajoin_hits(
+    tenancy: Tenancy,
+    scope: Scope,
+    entity: str,
+    hits: Sequence[IndexHit | RankedHit],
+    k: int,
+    neighbours: Mapping[str, float] | None = None,
+    category: str | None = None,
+) -> list[SearchHit]:
+    """Keep only hits that are synced rows of this very entity (defence in depth), best first.
+
+    `neighbours` maps slugs to a score (hybrid sequence expansion); those rows are read in the
+    same statement, under the same tenant, sync and category filters, and a row found both
+    ways keeps the higher score.
+    """
+    if not hits and not neighbours:
+        return []
+    ids = [h.memory_id for h in hits]
+    slugs = list(neighbours or {})
+    async with tenancy.connection(scope, entity) as conn:
+        rows = await (
+            await conn.execute(JOIN_HITS_SQL, (ids, slugs, category, category, scope, entity))
+        ).fetchall()
+    by_id = {r["memory_id"]: r for r in rows}
+    scored: dict[str, float] = {}
+    for hit in hits:
+        if hit.memory_id in by_id and hit.memory_id not in scored:
+            scored[hit.memory_id] = hit.score
+    for row in rows:
+        extra = (neighbours or {}).get(row["slug"])
+        if extra is not None and extra > scored.get(row["memory_id"], float("-inf")):
+            scored[row["memory_id"]] = extra
+    # sorted() is stable: equal scores keep the candidates' order, then neighbours'.
+    best = sorted(scored, key=lambda mid: -scored[mid])[:k]
+    return [
+        SearchHit(
+            by_id[mid]["slug"],
+            by_id[mid]["content"],
+            by_id[mid]["category"],
+            scored[mid],
+            by_id[mid]["updated_at"],
+        )
+        for mid in best
+    ]

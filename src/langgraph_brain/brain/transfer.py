@@ -1,0 +1,126 @@
+"""Bulk transfer of memories: save many at once, export as JSON lines, import them back.
+
+The export format is one `MemoryRecord.as_json()` object per line; import saves each line
+through the service's ordinary `asave`, so every line passes the same validation and the same
+save protocol as a single save. A bad line is reported by its line number and never stops the
+others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from langgraph.store.base import NOT_PROVIDED
+
+from .errors import BrainError
+from .models import Actor, SaveManyResult
+from .rows import EXPORT_PAGE_SQL, to_record
+from .validation import Scope, validate_scope
+
+if TYPE_CHECKING:
+    from .service import MemoryService
+
+
+async def asave_many(
+    service: MemoryService,
+    items: Iterable[Mapping[str, Any]],
+    *,
+    actor: Actor | None = None,
+    reason: str | None = None,
+    concurrency: int = 4,
+    on_progress: Callable[[int], None] | None = None,
+) -> SaveManyResult:
+    """Save many memories through `service.asave`; one bad item does not stop the others.
+
+    An item without a `category` or `metadata` key keeps what the memory has (as `asave` with
+    the argument omitted); the export format always carries both.
+    """
+    result = SaveManyResult()
+    semaphore = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(i: int, item: Mapping[str, Any]) -> None:
+        async with semaphore:
+            try:
+                saved = await service.asave(
+                    str(item.get("scope", "")),
+                    item.get("entity_id"),  # type: ignore[arg-type]
+                    item.get("slug"),  # type: ignore[arg-type]
+                    item.get("content"),  # type: ignore[arg-type]
+                    category=item.get("category", NOT_PROVIDED),
+                    metadata=item.get("metadata", NOT_PROVIDED),
+                    actor=actor,
+                    reason=reason,
+                )
+            except BrainError as exc:
+                result.failed_count += 1
+                result.errors.append({"index": i, "slug": item.get("slug"), "error": str(exc)})
+            else:
+                result.saved_count += 1
+                result.statuses[saved.status] = result.statuses.get(saved.status, 0) + 1
+            if on_progress is not None:
+                on_progress(1)
+
+    await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
+    result.errors.sort(key=lambda e: e["index"])
+    return result
+
+
+async def aexport(
+    service: MemoryService, *, scope: str | None = None, entity_id: str | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield memories as JSON-serialisable dicts, by id, on the service's admin pool."""
+    checked_scope: Scope | None = None
+    entity: str | None = None
+    if scope is not None:
+        checked_scope = validate_scope(scope)
+        if entity_id is not None:
+            checked_scope, entity = service.normalize(checked_scope, entity_id)
+    after = 0
+    while True:
+        async with service.admin_pool.connection() as conn:
+            rows = await (
+                await conn.execute(EXPORT_PAGE_SQL, (after, checked_scope, checked_scope, entity, entity))
+            ).fetchall()
+        if not rows:
+            return
+        for r in rows:
+            yield to_record(r).as_json()
+        after = rows[-1]["id"]
+
+
+async def aimport_jsonl(
+    service: MemoryService,
+    lines: Iterable[str],
+    *,
+    actor: Actor | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> SaveManyResult:
+    """Import JSON lines (as written by `aexport`); bad lines are reported, not fatal."""
+    items: list[Mapping[str, Any]] = []
+    line_of: list[int] = []  # 0-based line number of each parsed item
+    bad: list[dict[str, Any]] = []
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            parsed = json.loads(line)
+            if not isinstance(parsed, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            bad.append({"index": n, "slug": None, "error": f"line {n + 1} is not a JSON object: {exc}"})
+            if on_progress is not None:
+                on_progress(1)
+            continue
+        items.append(parsed)
+        line_of.append(n)
+    result = await asave_many(service, items, actor=actor, reason="import", on_progress=on_progress)
+    # Report every error by its line in the input, whether it failed to parse or to save.
+    for error in result.errors:
+        error["index"] = line_of[error["index"]]
+        error["error"] = f"line {error['index'] + 1}: {error['error']}"
+    result.failed_count += len(bad)
+    result.errors = sorted(bad + result.errors, key=lambda e: e["index"])
+    return result
