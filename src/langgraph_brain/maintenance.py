@@ -6,11 +6,6 @@ checkpointer), so the erase that also removes conversations lives here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from langgraph.checkpoint.postgres import _ainternal
-
 from .brain.erase import EraseReport, aerase_entity
 from .brain.reconcile import InvariantReport, ReconcileReport, acheck_invariant, areconcile
 from .brain.service import MemoryService
@@ -61,21 +56,9 @@ async def aerase(
         return report
     threads = await athreads_of(service, saver, report.scope, entity_id)
     if threads:
-        checkpoints, messages = await _count_thread_rows(saver, threads)
-        await saver.adelete_threads(threads)
+        removed = await saver.adelete_threads(threads)
         report.threads = len(threads)
         report.thread_ids = list(threads)
-        report.checkpoints = checkpoints
-        report.transcript_messages = messages
+        report.checkpoints = removed["checkpoints"]
+        report.transcript_messages = removed["chat_messages"]
     return report
-
-
-async def _count_thread_rows(saver: BrainSaver, threads: Sequence[str]) -> tuple[int, int]:
-    async with _ainternal.get_connection(saver.conn) as conn:
-        cur = await conn.execute(
-            "SELECT (SELECT count(*) FROM checkpoints WHERE thread_id = ANY(%s)) AS c,"
-            " (SELECT count(*) FROM chat_messages WHERE thread_id = ANY(%s)) AS m",
-            (list(threads), list(threads)),
-        )
-        row: Any = await cur.fetchone()
-    return int(row["c"]), int(row["m"])

@@ -5,7 +5,9 @@ Compaction, which archives into the transcript, is `langgraph_brain.middleware.c
 `langgraph.json`: `"checkpointer": {"path": "langgraph_brain.checkpointers.brain_checkpointer"}`.
 """
 
-from .saver import SETUP_LOCK_KEY, BrainSaver, brain_checkpointer
+from .factory import brain_checkpointer
+from .migrations import SETUP_LOCK_KEY
+from .saver import BrainSaver
 from .serde import BrainSerializer, CheckpointTextError
 from .transcript import Transcript, TranscriptEntry, TranscriptPage
 

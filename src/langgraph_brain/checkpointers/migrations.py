@@ -7,6 +7,12 @@ Shipped entries are never edited; a change is a new entry at the end.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import AsyncConnection
+
 from langgraph_brain.db.migrator import MigrationSet
 
 # Held by BrainSaver.setup (polled, see there) around upstream's and this list's migrations.
@@ -53,3 +59,39 @@ CHECKPOINTER_MIGRATIONS = MigrationSet(
     migrations=CHECKPOINTER_MIGRATIONS_LIST,
     outside_transaction=frozenset({2, 3}),
 )
+
+
+def upstream_migration_set(statements: Sequence[str]) -> MigrationSet:
+    """langgraph-checkpoint-postgres' own list (`AsyncPostgresSaver.MIGRATIONS`) as a set."""
+    return MigrationSet(
+        name="checkpoints",
+        table="checkpoint_migrations",
+        lock_key=SETUP_LOCK_KEY,
+        migrations=statements,
+        outside_transaction=frozenset(
+            v for v, stmt in enumerate(statements) if "CONCURRENTLY" in stmt.upper()
+        ),
+    )
+
+
+async def asetup(conn: AsyncConnection[Any], sets: Sequence[MigrationSet]) -> None:
+    """Apply `sets` in order under the checkpointer's setup lock (autocommit `conn`).
+
+    Waiters poll `pg_try_advisory_lock` instead of blocking in `pg_advisory_lock`: upstream's
+    migrations use CREATE INDEX CONCURRENTLY, which waits for every open transaction, and a
+    blocked `pg_advisory_lock` call is one, so blocking would deadlock.
+    """
+    delay = 0.02
+    while True:
+        row: Any = await (
+            await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (SETUP_LOCK_KEY,))
+        ).fetchone()
+        if row["ok"] if isinstance(row, dict) else row[0]:
+            break
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
+    try:
+        for migrations in sets:
+            await migrations.aapply(conn, lock=False)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK_KEY,))

@@ -15,47 +15,31 @@ What it adds on top of langgraph-checkpoint-postgres:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
-from langgraph.checkpoint.postgres import _ainternal
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from langgraph.checkpoint.postgres.base import (
-    PRUNE_BLOBS_SQL,
-    PRUNE_CHECKPOINTS_SQL,
-    PRUNE_HEADS_SQL,
-    PRUNE_PARENTS_SQL,
-    PRUNE_REFERENCED_BLOBS_SQL,
-    PRUNE_SNAPSHOT_SQL,
-    PRUNE_SUBGRAPH_CALLS_SQL,
-    PRUNE_UNKEPT_SQL,
-    PRUNE_WRITES_SQL,
-    _aexecute,
-    _garbage_blobs,
-    _refuse_delta_threads,
-    _Statements,
-)
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from psycopg import AsyncConnection, AsyncCursor
+from psycopg import AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from langgraph_brain.db import open_async_pool
-from langgraph_brain.db.embedded import embedded_server
 from langgraph_brain.db.migrator import MigrationSet, aensure_current
 from langgraph_brain.db.pool import DEFAULT_POOL_TIMEOUT
 from langgraph_brain.identity import EntityNormalizer, normalize_entity_id, thread_owner
-from langgraph_brain.settings import BrainSettings, get_settings
 
-from .migrations import CHECKPOINTER_MIGRATIONS, SETUP_LOCK_KEY
+from . import statements as q
+from ._upstream import PRUNE_WRITES_SQL, Conn, aexecute, get_connection, refuse_delta_threads
+from .bridges import SyncBridges
+from .migrations import CHECKPOINTER_MIGRATIONS, asetup, upstream_migration_set
+from .pruning import BackgroundPruner
 from .serde import BrainSerializer
 from .threads import athreads_of
 from .transcript import COPY_THREAD_SQL, DELETE_THREADS_SQL, Transcript
@@ -63,94 +47,7 @@ from .transcript import COPY_THREAD_SQL, DELETE_THREADS_SQL, Transcript
 logger = logging.getLogger(__name__)
 
 
-# Newest `keep` checkpoints of every namespace of one thread. The thread's rows are few once
-# pruning runs every turn, so a window over them is cheap.
-_LATEST_N_SQL = """
-SELECT checkpoint_ns, checkpoint_id FROM (
-    SELECT checkpoint_ns, checkpoint_id,
-           row_number() OVER (PARTITION BY checkpoint_ns ORDER BY checkpoint_id DESC) AS rn
-    FROM checkpoints WHERE thread_id = %s
-) AS ranked
-WHERE rn <= %s
-"""
-
-_RUN_CHECKPOINTS_SQL = """
-DELETE FROM checkpoints WHERE metadata->>'run_id' = ANY(%s)
-RETURNING thread_id, checkpoint_ns, checkpoint_id
-"""
-
-# Threads whose newest root checkpoint is older than the cutoff. `ts` is an ISO-8601 UTC string
-# written by LangGraph, which sorts like the instant it names.
-_EXPIRED_THREADS_SQL = """
-SELECT thread_id FROM checkpoints
-WHERE checkpoint_ns = ''
-GROUP BY thread_id
-HAVING max(checkpoint->>'ts') < %s
-"""
-
-_COPY_CHECKPOINTS_SQL = """
-INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type,
-                         checkpoint, metadata)
-SELECT %s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata
-FROM checkpoints WHERE thread_id = %s
-ON CONFLICT DO NOTHING
-"""
-_COPY_BLOBS_SQL = """
-INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
-SELECT %s, checkpoint_ns, channel, version, type, blob
-FROM checkpoint_blobs WHERE thread_id = %s
-ON CONFLICT DO NOTHING
-"""
-_COPY_WRITES_SQL = """
-INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx,
-                               channel, type, blob)
-SELECT %s, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob
-FROM checkpoint_writes WHERE thread_id = %s
-ON CONFLICT DO NOTHING
-"""
-
-
-def _keep_latest_n(thread_id: str, keep: int) -> _Statements:
-    """One thread's prune transaction keeping the newest `keep` checkpoints per namespace.
-
-    Upstream's `_keep_latest` generalised from 1 to N; same snapshot, same subgraph-call and
-    pending-sends rules, same DeltaChannel refusal, so what a run saves meanwhile is untouched.
-    """
-    yield PRUNE_SNAPSHOT_SQL, (), False
-    heads = yield PRUNE_HEADS_SQL, (thread_id,) * 4, True
-    yield from _refuse_delta_threads([thread_id])
-    latest = yield _LATEST_N_SQL, (thread_id, keep), True
-    kept: dict[str, list[str]] = {}
-    for r in latest:
-        kept.setdefault(r["checkpoint_ns"], []).append(r["checkpoint_id"])
-    for h in heads:
-        # A pre-v4 head reads its pending sends from its parent: keep that one too.
-        if h["sends_parent"] and h["sends_parent"] not in kept.setdefault(h["checkpoint_ns"], []):
-            kept[h["checkpoint_ns"]].append(h["sends_parent"])
-    calls = {
-        h["checkpoint_ns"]
-        for h in heads
-        if ":" in h["checkpoint_ns"] and h["root_saved"] and h["root"] not in kept.get("", ())
-    }
-    if calls:
-        for sql in PRUNE_SUBGRAPH_CALLS_SQL:
-            yield sql, (thread_id, list(calls)), False
-    for ns, ids in kept.items():
-        if ns in calls:
-            continue
-        unkept = yield PRUNE_UNKEPT_SQL, (thread_id, ns, ids), True
-        if unkept:
-            deleted = [r["checkpoint_id"] for r in unkept]
-            yield PRUNE_WRITES_SQL, (thread_id, ns, deleted), False
-        freed = yield PRUNE_CHECKPOINTS_SQL, (thread_id, ns, ids), True
-        yield PRUNE_PARENTS_SQL, (thread_id, ns, ids, ids), False
-        if freed:
-            referenced = yield PRUNE_REFERENCED_BLOBS_SQL, (thread_id, ns), True
-            for channel, versions in _garbage_blobs(freed, referenced).items():
-                yield PRUNE_BLOBS_SQL, (thread_id, ns, channel, versions), False
-
-
-class BrainSaver(AsyncPostgresSaver):
+class BrainSaver(SyncBridges, AsyncPostgresSaver):
     """`AsyncPostgresSaver` with pruning, run/thread/user deletion, TTL, and a transcript.
 
     Args:
@@ -166,7 +63,7 @@ class BrainSaver(AsyncPostgresSaver):
 
     def __init__(
         self,
-        conn: _ainternal.Conn,
+        conn: Conn,
         pipe: Any | None = None,
         serde: SerializerProtocol | None = None,
         *,
@@ -181,9 +78,7 @@ class BrainSaver(AsyncPostgresSaver):
             raise ValueError("keep_checkpoints must be >= 1 or None")
         self.keep_checkpoints = keep_checkpoints
         self.transcript = Transcript(conn, self.serde)
-        self._pruning: set[str] = set()
-        self._prune_again: set[str] = set()
-        self._background: set[asyncio.Task[None]] = set()
+        self._pruner = BackgroundPruner(self._prune_one)
 
     # ------------------------------------------------------------------ construction
 
@@ -252,25 +147,15 @@ class BrainSaver(AsyncPostgresSaver):
     async def setup(self) -> None:
         """Create or upgrade the checkpoint tables and the checkpointer's own, once per database.
 
-        Runs langgraph-checkpoint-postgres' migrations, then `CHECKPOINTER_MIGRATIONS` (the
-        transcript and the thread-owner indexes). Never needs pgvector or the brain's tables.
-        When everything is current it only reads. Safe to call from many processes at once:
-        the work runs under an advisory lock. Waiters poll `pg_try_advisory_lock` instead of
-        blocking in `pg_advisory_lock`, because upstream's migrations use CREATE INDEX
-        CONCURRENTLY, which waits for every open transaction, and a blocked
-        `pg_advisory_lock` call is one: that would deadlock.
+        See `migrations.asetup`: upstream's migrations, then this package's; never pgvector or
+        the brain's tables; only reads when current; safe from many processes at once.
 
         Raises:
             DatabaseNotMigratedError: this role may not create the tables (run `brain migrate`
                 as the owner); nothing was created.
         """
-        async with _ainternal.get_connection(self.conn) as conn:
-            await self._acquire_setup_lock(conn)
-            try:
-                for migrations in self.migration_sets():
-                    await migrations.aapply(conn, lock=False)
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK_KEY,))
+        async with get_connection(self.conn) as conn:
+            await asetup(conn, self.migration_sets())
 
     async def aensure_setup(self) -> None:
         """Check, without writing anything, that `setup()` has run on this database.
@@ -278,33 +163,13 @@ class BrainSaver(AsyncPostgresSaver):
         Raises:
             DatabaseNotMigratedError: naming what is missing and `brain migrate`.
         """
-        async with _ainternal.get_connection(self.conn) as conn:
+        async with get_connection(self.conn) as conn:
             await aensure_current(conn, self.migration_sets())
 
     @classmethod
     def migration_sets(cls) -> tuple[MigrationSet, ...]:
         """Upstream's migrations, then this package's, in the order `setup()` applies them."""
-        upstream = MigrationSet(
-            name="checkpoints",
-            table="checkpoint_migrations",
-            lock_key=SETUP_LOCK_KEY,
-            migrations=cls.MIGRATIONS,
-            outside_transaction=frozenset(
-                v for v, stmt in enumerate(cls.MIGRATIONS) if "CONCURRENTLY" in stmt.upper()
-            ),
-        )
-        return (upstream, CHECKPOINTER_MIGRATIONS)
-
-    @staticmethod
-    async def _acquire_setup_lock(conn: AsyncConnection[Any]) -> None:
-        delay = 0.02
-        while True:
-            cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (SETUP_LOCK_KEY,))
-            row: Any = await cur.fetchone()
-            if row["ok"] if isinstance(row, dict) else row[0]:
-                return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+        return (upstream_migration_set(cls.MIGRATIONS), CHECKPOINTER_MIGRATIONS)
 
     # ------------------------------------------------------------------ writes
 
@@ -337,36 +202,16 @@ class BrainSaver(AsyncPostgresSaver):
             # turn writes onto is among the kept ones. In the background: pruning reads one
             # snapshot and never touches what the turn saves meanwhile (upstream's design), so
             # the turn need not wait for it.
-            self._schedule_prune(str(configurable["thread_id"]))
+            self._pruner.schedule(str(configurable["thread_id"]))
         return next_config
 
-    def _schedule_prune(self, thread_id: str) -> None:
-        if self.keep_checkpoints is None:
+    async def _prune_one(self, thread_id: str) -> None:
+        keep = self.keep_checkpoints
+        if keep is None:
             return
-        # Two prunes of one thread at once can deadlock each other: with one in flight, ask it
-        # to run once more when done, so the newest turn is always covered.
-        if thread_id in self._pruning:
-            self._prune_again.add(thread_id)
-            return
-        self._pruning.add(thread_id)
-        task = asyncio.get_running_loop().create_task(self._prune_loop(thread_id, self.keep_checkpoints))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _prune_loop(self, thread_id: str, keep: int) -> None:
-        try:
-            while True:
-                self._prune_again.discard(thread_id)
-                await self._prune_one(thread_id, keep)
-                if thread_id not in self._prune_again:
-                    return
-        finally:
-            self._pruning.discard(thread_id)
-
-    async def _prune_one(self, thread_id: str, keep: int) -> None:
         try:
             async with self._cursor() as cur, cur.connection.transaction():
-                await _aexecute(cur, _keep_latest_n(thread_id, keep))
+                await aexecute(cur, q.keep_latest_n(thread_id, keep))
         except NotImplementedError:
             logger.info("thread %s uses a DeltaChannel; not pruned", thread_id)
         except Exception:
@@ -375,8 +220,7 @@ class BrainSaver(AsyncPostgresSaver):
 
     async def adrain(self) -> None:
         """Wait for background pruning to finish (call before closing the pool, and in tests)."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self._pruner.adrain()
 
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
@@ -433,10 +277,10 @@ class BrainSaver(AsyncPostgresSaver):
         if not ids:
             return
         async with self._cursor() as cur:
-            await _aexecute(cur, _refuse_delta_threads(ids))
+            await aexecute(cur, refuse_delta_threads(ids))
         for thread_id in ids:
             async with self._cursor() as cur, cur.connection.transaction():
-                await _aexecute(cur, _keep_latest_n(thread_id, keep))
+                await aexecute(cur, q.keep_latest_n(thread_id, keep))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (all namespaces) written by `run_ids`, with their writes.
@@ -450,29 +294,15 @@ class BrainSaver(AsyncPostgresSaver):
         if not runs:
             return
         async with self._cursor() as cur, cur.connection.transaction():
-            await cur.execute(_RUN_CHECKPOINTS_SQL, (runs,))
+            await cur.execute(q.RUN_CHECKPOINTS_SQL, (runs,))
             deleted = await cur.fetchall()
             by_ns: dict[tuple[str, str], list[str]] = {}
             for r in deleted:
                 by_ns.setdefault((r["thread_id"], r["checkpoint_ns"]), []).append(r["checkpoint_id"])
             for (thread_id, ns), cids in by_ns.items():
                 await cur.execute(PRUNE_WRITES_SQL, (thread_id, ns, cids))
-                await cur.execute(
-                    "UPDATE checkpoints SET parent_checkpoint_id = NULL "
-                    "WHERE thread_id = %s AND checkpoint_ns = %s AND parent_checkpoint_id = ANY(%s)",
-                    (thread_id, ns, cids),
-                )
-                await cur.execute(
-                    """
-                    DELETE FROM checkpoint_blobs b
-                    WHERE b.thread_id = %s AND b.checkpoint_ns = %s AND NOT EXISTS (
-                        SELECT 1 FROM checkpoints c
-                        WHERE c.thread_id = b.thread_id AND c.checkpoint_ns = b.checkpoint_ns
-                        AND c.checkpoint -> 'channel_versions' ->> b.channel = b.version
-                    )
-                    """,
-                    (thread_id, ns),
-                )
+                await cur.execute(q.UNLINK_PARENTS_SQL, (thread_id, ns, cids))
+                await cur.execute(q.UNREFERENCED_BLOBS_SQL, (thread_id, ns))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint, blob and write of a thread, and its transcript, to another.
@@ -484,26 +314,30 @@ class BrainSaver(AsyncPostgresSaver):
         if src == dst:
             return
         async with self._cursor() as cur, cur.connection.transaction():
-            for sql in (_COPY_CHECKPOINTS_SQL, _COPY_BLOBS_SQL, _COPY_WRITES_SQL, COPY_THREAD_SQL):
+            for sql in (q.COPY_CHECKPOINTS_SQL, q.COPY_BLOBS_SQL, q.COPY_WRITES_SQL, COPY_THREAD_SQL):
                 await cur.execute(sql, (dst, src))
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete a thread's checkpoints, blobs, writes and transcript."""
         await self.adelete_threads([thread_id])
 
-    async def adelete_threads(self, thread_ids: Sequence[str]) -> None:
-        """Delete several threads in one transaction (checkpoints, blobs, writes, transcript)."""
+    async def adelete_threads(self, thread_ids: Sequence[str]) -> dict[str, int]:
+        """Delete several threads in one transaction (checkpoints, blobs, writes, transcript).
+
+        Returns:
+            Rows removed per table ("checkpoints", "checkpoint_blobs", "checkpoint_writes",
+            "chat_messages"), for reports such as erase's.
+        """
         ids = [str(t) for t in thread_ids]
+        tables = ("checkpoints", "checkpoint_blobs", "checkpoint_writes", "chat_messages")
+        removed = dict.fromkeys(tables, 0)
         if not ids:
-            return
+            return removed
         async with self._cursor() as cur, cur.connection.transaction():
-            for sql in (
-                "DELETE FROM checkpoints WHERE thread_id = ANY(%s)",
-                "DELETE FROM checkpoint_blobs WHERE thread_id = ANY(%s)",
-                "DELETE FROM checkpoint_writes WHERE thread_id = ANY(%s)",
-                DELETE_THREADS_SQL,
-            ):
+            for table, sql in zip(tables, (*q.DELETE_THREAD_ROWS_SQL, DELETE_THREADS_SQL), strict=True):
                 await cur.execute(sql, (ids,))
+                removed[table] = max(cur.rowcount, 0)
+        return removed
 
     async def adelete_user(self, user_id: str) -> list[str]:
         """Delete every thread owned by `user_id` (see `threads.athreads_of`). Returns their ids.
@@ -526,7 +360,7 @@ class BrainSaver(AsyncPostgresSaver):
             return []
         cutoff = (now or datetime.now(UTC)) - ttl
         async with self._cursor() as cur:
-            await cur.execute(_EXPIRED_THREADS_SQL, (cutoff.astimezone(UTC).isoformat(),))
+            await cur.execute(q.EXPIRED_THREADS_SQL, (cutoff.astimezone(UTC).isoformat(),))
             threads = sorted(r["thread_id"] for r in await cur.fetchall())
         await self.adelete_threads(threads)
         return threads
@@ -550,69 +384,3 @@ class BrainSaver(AsyncPostgresSaver):
                 if isinstance(m, BaseMessage) and (m.id is None or m.id not in seen):
                     messages.append(m)
         return messages
-
-    # ------------------------------------------------------------------ sync bridges
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Sync bridge to `adelete_for_runs`; only from a thread other than the saver's loop."""
-        self._refuse_on_loop("adelete_for_runs")
-        asyncio.run_coroutine_threadsafe(self.adelete_for_runs(run_ids), self.loop).result()
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Sync bridge to `acopy_thread`; only from a thread other than the saver's loop."""
-        self._refuse_on_loop("acopy_thread")
-        asyncio.run_coroutine_threadsafe(
-            self.acopy_thread(source_thread_id, target_thread_id), self.loop
-        ).result()
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int = 1) -> None:
-        """Sync bridge to `aprune`; only from a thread other than the saver's loop."""
-        self._refuse_on_loop("aprune")
-        asyncio.run_coroutine_threadsafe(
-            self.aprune(thread_ids, strategy=strategy, keep=keep), self.loop
-        ).result()
-
-    def _refuse_on_loop(self, name: str) -> None:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        if running is self.loop:
-            raise asyncio.InvalidStateError(
-                f"Synchronous calls to BrainSaver block its own event loop; use `await saver.{name}(...)`."
-            )
-
-
-@asynccontextmanager
-async def brain_checkpointer(settings: BrainSettings | None = None) -> AsyncIterator[BrainSaver]:
-    """Factory for `langgraph.json`.
-
-    Name it as `"checkpointer": {"path": "langgraph_brain.checkpointers.brain_checkpointer"}`.
-    Connects to `DATABASE_URL`, or starts the embedded Postgres under `BRAIN_DATA_DIR`, runs
-    `setup()`, and prunes each thread to `BRAIN_KEEP_CHECKPOINTS` per turn. The LangGraph
-    server calls it with no arguments and enters the returned async context manager.
-
-    An embedded server this context started is released when it exits (the LangGraph server
-    does that during its shutdown, and SIGTERM skips `atexit`): it stops unless another live
-    process still uses it. See `langgraph_brain.db.embedded`.
-    """
-    s = settings or get_settings()
-    server: AbstractContextManager[str] = (
-        nullcontext(s.database_url) if s.database_url else embedded_server(Path(s.data_dir))
-    )
-    # Starting or stopping the embedded server blocks for about a second: not on the event loop.
-    url = await asyncio.to_thread(server.__enter__)
-    try:
-        async with BrainSaver.from_conn_string(
-            url,
-            keep_checkpoints=s.keep_checkpoints,
-            min_size=s.pool_min_size,
-            max_size=s.pool_max_size,
-            pool_timeout=s.pool_timeout,
-            thread_ttl=None if s.thread_ttl_days is None else timedelta(days=s.thread_ttl_days),
-            # BRAIN_AUTO_MIGRATE=false: run no DDL, refuse an un-migrated database by name.
-            setup=s.auto_migrate,
-        ) as saver:
-            yield saver
-    finally:
-        await asyncio.to_thread(server.__exit__, None, None, None)

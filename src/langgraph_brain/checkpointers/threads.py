@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from langgraph.checkpoint.postgres import _ainternal
-
 from langgraph_brain.errors import BrainError
 from langgraph_brain.identity import normalize_entity_id
+
+from ._upstream import Conn, get_connection
 
 OwnerScope = Literal["user", "company"]
 #: Checkpoint-metadata key naming a thread's owner, per scope (indexed by the saver's migrations).
@@ -30,7 +30,7 @@ _THREADS_OWNED_SQL = "SELECT DISTINCT thread_id FROM checkpoints WHERE metadata-
 
 
 async def athreads_of(
-    conn: _ainternal.Conn,
+    conn: Conn,
     scope: str,
     entity_id: str,
     *,
@@ -48,7 +48,7 @@ async def athreads_of(
         raise ValueError(f"scope must be 'user' or 'company', not {scope!r}")
     key = OWNER_KEY[scope]
     entity = normalize(entity_id)
-    async with _ainternal.get_connection(conn) as c:
+    async with get_connection(conn) as c:
         row: Any = await (await c.execute(_CHECKPOINTS_EXIST_SQL)).fetchone()
         if not row["e"]:
             return []  # the checkpointer was never set up on this database

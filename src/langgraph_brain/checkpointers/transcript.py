@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from langchain_core.messages import BaseMessage
-from langgraph.checkpoint.postgres import _ainternal
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from ._upstream import Conn, get_connection
 from .serde import BrainSerializer
 
 _INSERT_SQL = """
@@ -70,7 +70,7 @@ class Transcript:
             transcript round-trips exactly what checkpoints do.
     """
 
-    def __init__(self, conn: _ainternal.Conn, serde: SerializerProtocol | None = None) -> None:
+    def __init__(self, conn: Conn, serde: SerializerProtocol | None = None) -> None:
         self.conn = conn
         self.serde = serde or BrainSerializer()
 
@@ -94,7 +94,7 @@ class Transcript:
             roles.append(m.type)
             types.append(type_)
             blobs.append(blob)
-        async with _ainternal.get_connection(self.conn) as conn:
+        async with get_connection(self.conn) as conn:
             cur = await conn.execute(_INSERT_SQL, (str(thread_id), ids, roles, types, blobs))
             return cur.rowcount
 
@@ -102,7 +102,7 @@ class Transcript:
         """Read up to `limit` messages of `thread_id` that come after cursor `after` (oldest first)."""
         if limit < 1:
             raise ValueError("limit must be >= 1")
-        async with _ainternal.get_connection(self.conn) as conn:
+        async with get_connection(self.conn) as conn:
             cur = await conn.execute(_PAGE_SQL, (str(thread_id), after or 0, limit + 1), binary=True)
             rows: list[Any] = await cur.fetchall()
         more = len(rows) > limit
@@ -122,7 +122,7 @@ class Transcript:
 
     async def acount(self, thread_id: str) -> int:
         """How many messages of `thread_id` are archived."""
-        async with _ainternal.get_connection(self.conn) as conn:
+        async with get_connection(self.conn) as conn:
             cur = await conn.execute(
                 "SELECT count(*) AS n FROM chat_messages WHERE thread_id = %s", (str(thread_id),)
             )
