@@ -17,7 +17,9 @@ os.environ.setdefault("MEM0_TELEMETRY", "False")
 
 import pytest
 
+from langgraph_brain.brain import MemoryService, open_memory_service
 from langgraph_brain.db import Database, create_database, embedded_database_url
+from langgraph_brain.settings import BrainSettings
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -70,6 +72,23 @@ def fresh_database_url(server_url: str) -> object:
         return create_database(server_url, prefix)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def service_settings() -> BrainSettings:
+    """Settings for the module's `service`; a module overrides this fixture to change them."""
+    return BrainSettings()
+
+
+@pytest.fixture(scope="module")
+async def service(database: Database, service_settings: BrainSettings) -> AsyncIterator[MemoryService]:
+    """The real MemoryService (Postgres, Mem0, e5) on the module's database, shared by its tests.
+
+    A module that needs seed data overrides it with a fixture of the same name that requests
+    this one, saves what it needs and returns it.
+    """
+    async with open_memory_service(service_settings, database=database) as svc:
+        yield svc
 
 
 @pytest.fixture(scope="module")

@@ -41,10 +41,9 @@ class CountingService(MemoryService):
 
 
 @pytest.fixture(scope="module")
-async def service(database: Database) -> AsyncIterator[MemoryService]:
-    async with open_memory_service(database=database) as svc:
-        svc.__class__ = CountingService
-        yield svc
+async def service(service: MemoryService) -> MemoryService:
+    """The shared service's pool and Mem0 index behind the counting subclass."""
+    return CountingService(service.pool, service.index)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from langgraph_brain.brain import (
     MemoryValidationError,
     normalize_rut,
     normalize_rut_checked,
-    open_memory_service,
 )
 from langgraph_brain.brain.reconcile import acheck_invariant
 from langgraph_brain.db import Database
@@ -25,9 +23,8 @@ from langgraph_brain.settings import BrainSettings
 
 
 @pytest.fixture(scope="module")
-async def service(database: Database) -> AsyncIterator[MemoryService]:
-    async with open_memory_service(BrainSettings(max_content_chars=500), database=database) as svc:
-        yield svc
+def service_settings() -> BrainSettings:
+    return BrainSettings(max_content_chars=500)
 
 
 async def _counts(svc: MemoryService) -> tuple[int, int, int]:

@@ -11,12 +11,11 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph import START, MessagesState, StateGraph
 
-from langgraph_brain.brain import MemoryService, entity_key, open_memory_service
+from langgraph_brain.brain import MemoryService, entity_key
 from langgraph_brain.brain.reconcile import acheck_invariant
 from langgraph_brain.checkpointers import BrainSaver
 from langgraph_brain.db import Database
 from langgraph_brain.maintenance import aerase
-from langgraph_brain.settings import BrainSettings
 
 #: (scope, entity id as the app passes it, marker that only this entity's data contains)
 ENTITIES = [
@@ -28,12 +27,6 @@ ENTITIES = [
 
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-async def service(database: Database) -> AsyncIterator[MemoryService]:
-    async with open_memory_service(BrainSettings(), database=database) as svc:
-        yield svc
 
 
 @pytest.fixture(scope="module")

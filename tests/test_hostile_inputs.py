@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +22,8 @@ from langgraph_brain.brain import (
     MemoryNotFoundError,
     MemoryService,
     MemoryValidationError,
-    open_memory_service,
 )
 from langgraph_brain.brain.reconcile import acheck_invariant
-from langgraph_brain.db import Database
-from langgraph_brain.settings import BrainSettings
 from langgraph_brain.tools import BrainContext, create_memory_tools
 
 TEN_MB = "x" * (10 * 1024 * 1024)
@@ -184,12 +180,13 @@ TOOL_CASES: list[ToolCase] = [
 
 
 @pytest.fixture(scope="module")
-async def service(database: Database) -> AsyncIterator[MemoryService]:
-    async with open_memory_service(BrainSettings(), database=database) as svc:
-        await svc.asave("user", "hostile", "plan", "Hostile: the plan is to expand to Peru.")
-        await svc.asave("user", "victim", "victim_secret", "Victim: the vault code is 4411.")
-        await svc.asave("company", "acme", "plan", "Acme: the plan is confidential.")
-        yield svc
+async def service(service: MemoryService) -> MemoryService:
+    """The shared service, seeded for this module."""
+    svc = service
+    await svc.asave("user", "hostile", "plan", "Hostile: the plan is to expand to Peru.")
+    await svc.asave("user", "victim", "victim_secret", "Victim: the vault code is 4411.")
+    await svc.asave("company", "acme", "plan", "Acme: the plan is confidential.")
+    return svc
 
 
 async def _fingerprint(service: MemoryService) -> tuple[Any, ...]:
@@ -231,13 +228,6 @@ async def _call_service(service: MemoryService, case: Case) -> Any:
 
 
 _RESULTS: dict[str, str] = {}
-
-
-def test_the_table_is_big_enough() -> None:
-    assert len(SERVICE_CASES) >= 30 and len(TOOL_CASES) >= 20
-    assert len({c.name for c in SERVICE_CASES} | {c.name for c in TOOL_CASES}) == len(SERVICE_CASES) + len(
-        TOOL_CASES
-    )
 
 
 @pytest.mark.parametrize("case", SERVICE_CASES, ids=lambda c: c.name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,13 +27,12 @@ from langgraph_brain.brain import (
     MemoryNotFoundError,
     MemoryService,
     entity_key,
-    open_memory_service,
 )
 from langgraph_brain.brain.reconcile import acheck_invariant, areconcile
 from langgraph_brain.db import Database, open_async_pool
 from langgraph_brain.db.rls import acreate_app_role
 from langgraph_brain.maintenance import aerase
-from langgraph_brain.settings import BrainSettings, get_settings
+from langgraph_brain.settings import get_settings
 from langgraph_brain.tools import BrainContext, create_memory_tools
 
 SECRET = "zqsecret4411"  # only A's memories contain it
@@ -44,15 +43,16 @@ PROBES: list[str] = []
 
 
 @pytest.fixture(scope="module")
-async def service(database: Database) -> AsyncIterator[MemoryService]:
-    async with open_memory_service(BrainSettings(), database=database) as svc:
-        for scope, entity in VICTIMS:
-            await svc.asave(scope, entity, "shared_slug", f"{scope} {entity}: the {SECRET} is in the safe.")
-            await svc.asave(scope, entity, "plan", f"{scope} {entity}: {SECRET} plan is to expand to Peru.")
-            await svc.asave(scope, entity, "vault", f"{scope} {entity}: the {SECRET} is in the safe. (vault)")
-        await svc.asave("user", ATTACKER_USER, "shared_slug", "Attacker: my own note about the safe.")
-        await svc.asave("company", ATTACKER_COMPANY, "shared_slug", "Attacker company: our own note.")
-        yield svc
+async def service(service: MemoryService) -> MemoryService:
+    """The shared service, seeded for this module."""
+    svc = service
+    for scope, entity in VICTIMS:
+        await svc.asave(scope, entity, "shared_slug", f"{scope} {entity}: the {SECRET} is in the safe.")
+        await svc.asave(scope, entity, "plan", f"{scope} {entity}: {SECRET} plan is to expand to Peru.")
+        await svc.asave(scope, entity, "vault", f"{scope} {entity}: the {SECRET} is in the safe. (vault)")
+    await svc.asave("user", ATTACKER_USER, "shared_slug", "Attacker: my own note about the safe.")
+    await svc.asave("company", ATTACKER_COMPANY, "shared_slug", "Attacker company: our own note.")
+    return svc
 
 
 async def _victim_state(service: MemoryService) -> Any:

@@ -13,7 +13,7 @@ import asyncio
 import contextvars
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -70,12 +70,6 @@ def _record(point: str) -> None:
     if path:
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps({"suite": "crash", "point": point}) + "\n")
-
-
-@pytest.fixture(scope="module")
-async def service(database: Database) -> AsyncIterator[MemoryService]:
-    async with open_memory_service(BrainSettings(), database=database) as svc:
-        yield svc
 
 
 async def _run_op(service: MemoryService, op: str, entity: str) -> None:

@@ -16,16 +16,14 @@ import os
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from langgraph_brain.brain import MemoryService, entity_key, open_memory_service
+from langgraph_brain.brain import MemoryService, entity_key
 from langgraph_brain.brain.reconcile import acheck_invariant, areconcile
 from langgraph_brain.db import Database
-from langgraph_brain.settings import BrainSettings
 
 pytestmark = pytest.mark.slow
 
@@ -33,12 +31,6 @@ WORKER = Path(__file__).with_name("reliability_worker.py")
 WORKERS = int(os.environ.get("BRAIN_LOAD_WORKERS", "8"))
 OPS = int(os.environ.get("BRAIN_LOAD_OPS", "60"))
 KILL_EXIT_CODE = 137
-
-
-@pytest.fixture(scope="module")
-async def service(database: Database) -> AsyncIterator[MemoryService]:
-    async with open_memory_service(BrainSettings(), database=database) as svc:
-        yield svc
 
 
 def _run_workers(url: str, log: Path, seed: int) -> list[int]:

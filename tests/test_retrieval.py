@@ -7,11 +7,9 @@ language are asked for in the same and in another language: hybrid must be no wo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from langgraph_brain.brain import MemoryService, MemoryValidationError, open_memory_service
+from langgraph_brain.brain import MemoryService, MemoryValidationError
 from langgraph_brain.brain.retrieval import (
     SEARCH_MODES,
     RankedHit,
@@ -21,8 +19,6 @@ from langgraph_brain.brain.retrieval import (
     rrf_fuse,
     validate_mode,
 )
-from langgraph_brain.db import Database
-from langgraph_brain.settings import BrainSettings
 
 SPANISH = {
     "perro": "Mi perro se llama Bruno y es un pastor alemán.",
@@ -73,55 +69,56 @@ SAME_LANGUAGE = QUESTIONS[:6] + QUESTIONS[10:15]
 
 
 @pytest.fixture(scope="module")
-async def service(database: Database) -> AsyncIterator[MemoryService]:
-    async with open_memory_service(BrainSettings(), database=database) as svc:
-        items = [
-            {"scope": "user", "entity_id": entity, "slug": slug, "content": content}
-            for entity, facts in (("es", SPANISH), ("fr", FRENCH))
-            for slug, content in facts.items()
-        ]
-        items += [
-            {
-                "scope": "user",
-                "entity_id": "kw",
-                "slug": "regime",
-                "content": "Acme uses the ProPyme tax regime.",
-            },
-            {
-                "scope": "user",
-                "entity_id": "kw",
-                "slug": "city",
-                "content": "I live in Valparaíso, near the port.",
-            },
-            {
-                "scope": "user",
-                "entity_id": "kw",
-                "slug": "painting",
-                "content": "Last summer I painted a sunrise over the lake.",
-                "category": "hobby",
-            },
-            {
-                "scope": "user",
-                "entity_id": "kw",
-                "slug": "tea",
-                "content": "I drink green tea every morning.",
-            },
-            {
-                "scope": "user",
-                "entity_id": "other",
-                "slug": "regime",
-                "content": "Other Co uses the ProPyme regime.",
-            },
-            {
-                "scope": "company",
-                "entity_id": "kw",
-                "slug": "regime",
-                "content": "KW Ltd uses the ProPyme regime.",
-            },
-        ]
-        result = await svc.asave_many(items)
-        assert result.failed_count == 0, result.errors
-        yield svc
+async def service(service: MemoryService) -> MemoryService:
+    """The shared service, seeded for this module."""
+    svc = service
+    items = [
+        {"scope": "user", "entity_id": entity, "slug": slug, "content": content}
+        for entity, facts in (("es", SPANISH), ("fr", FRENCH))
+        for slug, content in facts.items()
+    ]
+    items += [
+        {
+            "scope": "user",
+            "entity_id": "kw",
+            "slug": "regime",
+            "content": "Acme uses the ProPyme tax regime.",
+        },
+        {
+            "scope": "user",
+            "entity_id": "kw",
+            "slug": "city",
+            "content": "I live in Valparaíso, near the port.",
+        },
+        {
+            "scope": "user",
+            "entity_id": "kw",
+            "slug": "painting",
+            "content": "Last summer I painted a sunrise over the lake.",
+            "category": "hobby",
+        },
+        {
+            "scope": "user",
+            "entity_id": "kw",
+            "slug": "tea",
+            "content": "I drink green tea every morning.",
+        },
+        {
+            "scope": "user",
+            "entity_id": "other",
+            "slug": "regime",
+            "content": "Other Co uses the ProPyme regime.",
+        },
+        {
+            "scope": "company",
+            "entity_id": "kw",
+            "slug": "regime",
+            "content": "KW Ltd uses the ProPyme regime.",
+        },
+    ]
+    result = await svc.asave_many(items)
+    assert result.failed_count == 0, result.errors
+    return svc
 
 
 def test_modes_are_validated() -> None:

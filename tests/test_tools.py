@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,12 +17,6 @@ from langgraph_brain.db import Database
 from langgraph_brain.tools import READ_ONLY_COMPANY, BrainContext, create_memory_tools
 
 IDENTITY_WORDS = ("user", "company", "entity", "tenant", "owner")
-
-
-@pytest.fixture(scope="module")
-async def service(database: Database) -> AsyncIterator[MemoryService]:
-    async with open_memory_service(database=database) as svc:
-        yield svc
 
 
 def _graph(tools: list[Any]) -> Any:
@@ -159,14 +152,27 @@ async def test_company_memory_is_shared_and_user_memory_is_not(service: MemorySe
 
 
 async def test_configurable_identity_for_langgraph_dev(service: MemoryService) -> None:
-    conf = {"user_id": "carla", "company_id": "acme"}
-    await _call(
+    conf = {"user_id": "Carla ", "company_id": "acme", "thread_id": "studio-thread"}
+    msg = await _call(
         service,
         "save_user_memory",
         {"slug": "city", "content": "Carla lives in Valdivia."},
         configurable=conf,
     )
-    assert (await service.aget("user", "carla", "city")) is not None
+    assert msg.status != "error" and "city" in msg.text
+    row = await service.aget("user", "carla", "city")  # normalised like every entity id
+    assert row is not None and row.content == "Carla lives in Valdivia." and row.sync_state == "synced"
+    history = await service.ahistory("user", "carla", "city")
+    assert (
+        history[-1].actor.get("user_id") == "Carla " and history[-1].actor.get("thread_id") == "studio-thread"
+    )
+    # The same identity reads it back through the search tool; another configurable user does not.
+    found = await _call(service, "search_user_memory", {"query": "where does she live"}, configurable=conf)
+    assert "Valdivia" in found.text
+    other = await _call(
+        service, "search_user_memory", {"query": "where does she live"}, configurable={"user_id": "dora"}
+    )
+    assert "Valdivia" not in other.text
 
 
 async def test_context_wins_over_configurable(service: MemoryService) -> None:
