@@ -289,4 +289,6 @@ async def test_import_reports_errors_by_input_line(service: MemoryService) -> No
     result = await service.aimport_jsonl(["not json", json.dumps(good), "", json.dumps(bad_slug)])
     assert (result.saved_count, result.failed_count) == (1, 2)
     assert [e["index"] for e in result.errors] == [0, 3]
-    assert result.errors[1]["error"].startswith("line 4: slug 'Not OK' is invalid")
+    # The line is in "index"; the message does not repeat it (the CLI printed "line 4: line 4:").
+    assert result.errors[0]["error"].startswith("not a JSON object")
+    assert result.errors[1]["error"].startswith("slug 'Not OK' is invalid")

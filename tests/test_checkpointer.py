@@ -237,14 +237,14 @@ async def test_delete_user_and_copy_thread_carry_the_transcript(saver: BrainSave
     assert [m.content for m in await saver.aget_session("u2-a")] == ["archived", "hi", "echo: hi"]
 
 
-async def test_ttl_sweep_deletes_only_expired_threads(saver: BrainSaver) -> None:
+async def test_ttl_sweep_deletes_only_expired_threads(saver: BrainSaver, database_url: str) -> None:
     graph = echo_graph(saver)
     for thread in ("ttl-old", "ttl-new"):
         await graph.ainvoke({"messages": [HumanMessage("hi")]}, {"configurable": {"thread_id": thread}})
     # Age one thread by rewriting its checkpoints' timestamps.
-    async with saver._cursor() as cur:
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         old = (datetime.now(UTC) - timedelta(days=10)).isoformat()
-        await cur.execute(
+        await conn.execute(
             "UPDATE checkpoints SET checkpoint = jsonb_set(checkpoint, '{ts}', to_jsonb(%s::text)) "
             "WHERE thread_id = 'ttl-old'",
             (old,),

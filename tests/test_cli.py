@@ -117,6 +117,7 @@ def test_export_and_import_with_progress_and_summary(tmp_path: Path) -> None:
     }
     assert summary["created"] == "2" and summary["failed"] == "2" and summary["lines"] == "4"
     assert "line 3" in out and "bad_slug" in out and "line 4" in out
+    assert "line 3: line 3" not in out and "line 4: line 4" not in out
     code, out = brain("memories", "list", "-s", "user", "-i", "imp")
     assert "First fact." in out and "Second fact." in out
 

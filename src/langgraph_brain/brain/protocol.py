@@ -1,6 +1,6 @@
 """The save/forget protocol between the brain table and its Mem0 index, step by step.
 
-Save, per (scope, entity, slug) (DESIGN.md §3):
+Save, per (scope, entity, slug) (the README's "Save protocol"):
   1. take a session advisory lock on the key, held until the index is updated (`rows.key_lock`);
   2. unchanged content, category and metadata -> "unchanged", nothing written;
   3. commit the row as `pending` with version+1 (and a brain_history entry);

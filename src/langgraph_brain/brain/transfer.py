@@ -110,17 +110,17 @@ async def aimport_jsonl(
             if not isinstance(parsed, dict):
                 raise ValueError("not a JSON object")
         except ValueError as exc:
-            bad.append({"index": n, "slug": None, "error": f"line {n + 1} is not a JSON object: {exc}"})
+            bad.append({"index": n, "slug": None, "error": f"not a JSON object: {exc}"})
             if on_progress is not None:
                 on_progress(1)
             continue
         items.append(parsed)
         line_of.append(n)
     result = await asave_many(service, items, actor=actor, reason="import", on_progress=on_progress)
-    # Report every error by its line in the input, whether it failed to parse or to save.
+    # Report every error by its 0-based line in the input ("index"), whether it failed to parse
+    # or to save; the message itself does not repeat the line (callers print it once).
     for error in result.errors:
         error["index"] = line_of[error["index"]]
-        error["error"] = f"line {error['index'] + 1}: {error['error']}"
     result.failed_count += len(bad)
     result.errors = sorted(bad + result.errors, key=lambda e: e["index"])
     return result
