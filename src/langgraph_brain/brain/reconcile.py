@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..db.rls import asees_every_row
 from .errors import BrainConfigurationError, MemoryBackendError
 from .index import IndexHit, content_hash, entity_key
 from .protocol import purge_index, push
@@ -75,20 +76,6 @@ class InvariantReport:
         return not self.violations
 
 
-# Whether the current role sees every row of a brain table: superuser, BYPASSRLS, RLS off, or a
-# permissive `USING (true)` policy that applies to it (migration v4's owner policy).
-_SEES_EVERY_TENANT_SQL = """
-SELECT r.rolsuper OR r.rolbypassrls OR NOT c.relrowsecurity OR EXISTS (
-           SELECT 1 FROM pg_policies p, unnest(p.roles) AS pr(role)
-           WHERE p.schemaname = n.nspname AND p.tablename = c.relname
-             AND p.permissive = 'PERMISSIVE' AND p.qual = 'true'
-             AND (pr.role = 'public' OR pg_has_role(current_user, pr.role, 'MEMBER'))
-       ) AS ok
-FROM pg_roles r, pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE r.rolname = current_user AND c.oid = to_regclass(%s)
-"""
-
-
 async def aensure_sees_every_tenant(service: MemoryService) -> None:
     """Refuse cross-tenant maintenance on a role that row-level security restricts.
 
@@ -101,8 +88,7 @@ async def aensure_sees_every_tenant(service: MemoryService) -> None:
     """
     async with service.admin_pool.connection() as conn:
         for table in ("brain_memories", "brain_history"):
-            row = await (await conn.execute(_SEES_EVERY_TENANT_SQL, (table,))).fetchone()
-            if row is None or not row["ok"]:
+            if not await asees_every_row(conn, table):
                 raise BrainConfigurationError(
                     f"this database role cannot see every tenant's rows of {table} (row-level security),"
                     " so cross-tenant maintenance (reconcile, erase, invariant check) would act on a"
