@@ -13,8 +13,8 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from .app import console, run
 from .output import mark, new_messages, print_turn, row, starting
+from .runner import console, run
 from .stores import Stores, open_stores, where
 from .stores import settings as stores_settings
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .app import err_console, run
+from .runner import err_console, run
 from .stores import settings as get_settings
 
 keys_app = typer.Typer(help="API keys for the LangGraph server: create, list, revoke (run as the owner).")

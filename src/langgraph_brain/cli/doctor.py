@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .app import console, run
+from .runner import console, run
 from .stores import settings as stores_settings
 
 if TYPE_CHECKING:

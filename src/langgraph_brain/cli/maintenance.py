@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .app import console, run
+from .runner import console, run
 from .stores import open_stores
 
 _REPAIR_LABELS = (

@@ -12,8 +12,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .app import console, err_console, run
 from .output import row
+from .runner import console, err_console, run
 from .stores import open_stores
 
 memories_app = typer.Typer(

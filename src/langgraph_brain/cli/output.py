@@ -9,7 +9,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from .app import console
+from .runner import console
 
 
 def row(table: Table, *cells: object) -> None:

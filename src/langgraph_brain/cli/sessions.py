@@ -9,8 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .app import console, run
 from .output import print_turn, row
+from .runner import console, run
 from .stores import open_stores
 
 sessions_app = typer.Typer(help="Conversation threads kept by the checkpointer: list, show, prune.")
