@@ -33,7 +33,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.synthetic import FACTS, SUBJECTS, bulk_load, embed_texts, synthetic_texts
+from bench.synthetic import FACTS, SUBJECTS, aembed_corpus, bulk_load
 from langgraph_brain.brain import open_memory_service, shared_embeddings
 from langgraph_brain.brain.mem0_oss import Mem0OSSIndex
 from langgraph_brain.db import Database, create_database, resolve_database_url
@@ -77,11 +77,7 @@ async def main(args: argparse.Namespace) -> None:
     settings = BrainSettings(search_mode="vector")
     async with open_memory_service(settings, database=db) as svc:
         embeddings = shared_embeddings("e5", "text-embedding-3-small")
-        texts = synthetic_texts(args.distinct)
-        t0 = time.perf_counter()
-        with console.status(f"embedding {len(texts):,} distinct sentences with e5"):
-            vectors = await asyncio.to_thread(embed_texts, embeddings, texts)
-        console.print(f"embedded {len(texts):,} sentences in {time.perf_counter() - t0:.1f}s")
+        texts, vectors = await aembed_corpus(console, embeddings, args.distinct)
         t0 = time.perf_counter()
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("bulk load (COPY)", total=args.memories)

@@ -43,7 +43,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.synthetic import FACTS, SUBJECTS, bulk_load, embed_texts, synthetic_texts
+from bench.synthetic import FACTS, SUBJECTS, aembed_corpus, bulk_load
 from langgraph_brain.brain import MemoryService, open_memory_service, shared_embeddings
 from langgraph_brain.brain.embeddings import embedding_dimensions
 from langgraph_brain.brain.index import entity_key
@@ -84,11 +84,7 @@ async def main(args: argparse.Namespace) -> None:
     settings = BrainSettings(search_mode="hybrid")
     async with open_memory_service(settings, database=db) as owner:
         embeddings = shared_embeddings("e5", "text-embedding-3-small")
-        texts = synthetic_texts(args.distinct)
-        t0 = time.perf_counter()
-        with console.status(f"embedding {len(texts):,} distinct sentences with e5"):
-            vectors = await asyncio.to_thread(embed_texts, embeddings, texts)
-        console.print(f"embedded {len(texts):,} sentences in {time.perf_counter() - t0:.1f}s")
+        texts, vectors = await aembed_corpus(console, embeddings, args.distinct)
         t0 = time.perf_counter()
         async with db.pool.connection() as conn:
             total = await bulk_load(

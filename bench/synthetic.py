@@ -11,7 +11,9 @@ tenant identical.
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +52,18 @@ def embed_texts(embeddings: Embeddings, texts: list[str], batch: int = 64) -> li
     for i in range(0, len(texts), batch):
         vectors.extend(embeddings.embed_documents(texts[i : i + batch]))
     return vectors
+
+
+async def aembed_corpus(
+    console: Any, embeddings: Embeddings, distinct: int
+) -> tuple[list[str], list[list[float]]]:
+    """`distinct` synthetic sentences and their real e5 vectors, with a status line and timing."""
+    texts = synthetic_texts(distinct)
+    t0 = time.perf_counter()
+    with console.status(f"embedding {len(texts):,} distinct sentences with e5"):
+        vectors = await asyncio.to_thread(embed_texts, embeddings, texts)
+    console.print(f"embedded {len(texts):,} sentences in {time.perf_counter() - t0:.1f}s")
+    return texts, vectors
 
 
 async def bulk_load(
