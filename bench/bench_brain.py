@@ -187,7 +187,7 @@ def stock_mem0(url: str, embeddings: Any) -> Any:
     """A plain Mem0 AsyncMemory that creates its own collection (vector(384) + HNSW)."""
     from mem0 import AsyncMemory
 
-    from langgraph_brain.brain.mem0_oss import _PrefixAwareEmbedder
+    from langgraph_brain.brain.mem0_payload import PrefixAwareEmbedder
 
     memory = AsyncMemory.from_config(
         {
@@ -204,7 +204,7 @@ def stock_mem0(url: str, embeddings: Any) -> Any:
             "history_db_path": ":memory:",
         }
     )
-    memory.embedding_model = _PrefixAwareEmbedder(embeddings)
+    memory.embedding_model = PrefixAwareEmbedder(embeddings)
     memory.vector_store._ensure_collection()
     return memory
 

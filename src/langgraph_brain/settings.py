@@ -66,6 +66,26 @@ class BrainSettings(BaseSettings):
     openai_embedding_model: str = Field(
         default="text-embedding-3-small", validation_alias="BRAIN_OPENAI_EMBEDDING_MODEL"
     )
+    embed_threads: int | None = Field(
+        default=None,
+        ge=1,
+        validation_alias="BRAIN_EMBED_THREADS",
+        description="OpenMP threads of the e5 engine. Unset: every core, at most 4.",
+    )
+    embed_wait_policy: Literal["passive", "active"] = Field(
+        default="passive",
+        validation_alias="BRAIN_EMBED_WAIT_POLICY",
+        description=(
+            "How idle e5 engine threads wait. passive (sleep) keeps the tail short on a busy"
+            " machine; active (spin) is OpenMP's default. OMP_WAIT_POLICY, if set, wins."
+        ),
+    )
+    query_cache_size: int = Field(
+        default=1024,
+        ge=0,
+        validation_alias="BRAIN_QUERY_CACHE_SIZE",
+        description="Query embeddings remembered per process (exact text, least recently used). 0: off.",
+    )
 
     mem0_api_key: SecretStr | None = Field(
         default=None,

@@ -1,6 +1,6 @@
 """Long-term memory: the slug-keyed brain table, kept 1:1 in sync with Mem0."""
 
-from .embeddings import E5Embeddings, make_embeddings
+from .embeddings import E5Embeddings, QueryCachingEmbeddings, make_embeddings
 from .entities import EntityNormalizer, normalize_entity_id, normalize_rut, normalize_rut_checked
 from .errors import (
     BrainConfigurationError,
@@ -9,7 +9,7 @@ from .errors import (
     MemoryNotFoundError,
     MemoryValidationError,
 )
-from .factory import open_memory_service, shared_embeddings
+from .factory import open_memory_service, settings_embeddings, shared_embeddings
 from .index import IndexHit, IndexMemoryMissing, MemoryIndex, content_hash, entity_key
 from .models import Actor, HistoryEntry, MemoryRecord, SaveManyResult, SaveResult, SearchHit
 from .service import MemoryService
@@ -41,6 +41,7 @@ __all__ = [
     "MemoryRecord",
     "MemoryService",
     "MemoryValidationError",
+    "QueryCachingEmbeddings",
     "SaveManyResult",
     "SaveResult",
     "Scope",
@@ -52,6 +53,7 @@ __all__ = [
     "normalize_rut",
     "normalize_rut_checked",
     "open_memory_service",
+    "settings_embeddings",
     "shared_embeddings",
     "suggest_slug",
 ]

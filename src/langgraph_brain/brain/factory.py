@@ -13,7 +13,7 @@ from langchain_core.embeddings import Embeddings
 from ..db import Database, resolve_database_url
 from ..db.rls import parse_tenant_key
 from ..settings import BrainSettings, get_settings
-from .embeddings import embedding_dimensions, make_embeddings
+from .embeddings import WaitPolicy, embedding_dimensions, make_embeddings
 from .entities import EntityNormalizer
 from .index import MemoryIndex
 from .service import MemoryService
@@ -21,9 +21,32 @@ from .validation import Scope
 
 
 @lru_cache(maxsize=4)
-def shared_embeddings(kind: str, openai_model: str) -> Embeddings:
+def shared_embeddings(
+    kind: str,
+    openai_model: str,
+    threads: int | None = None,
+    wait_policy: WaitPolicy = "passive",
+    query_cache_size: int = 1024,
+) -> Embeddings:
     """One embedder per process: loading the e5 weights is the slow part, not embedding."""
-    return make_embeddings(kind, openai_model=openai_model)
+    return make_embeddings(
+        kind,
+        openai_model=openai_model,
+        threads=threads,
+        wait_policy=wait_policy,
+        query_cache_size=query_cache_size,
+    )
+
+
+def settings_embeddings(settings: BrainSettings) -> Embeddings:
+    """The process's shared embedder as `settings` configure it."""
+    return shared_embeddings(
+        settings.embedder,
+        settings.openai_embedding_model,
+        settings.embed_threads,
+        settings.embed_wait_policy,
+        settings.query_cache_size,
+    )
 
 
 class _UnusedLemmatizerFilter(logging.Filter):
@@ -88,7 +111,7 @@ async def open_memory_service(
                 migrate=settings.auto_migrate,
             )
             stack.push_async_callback(database.aclose)
-        embeddings = embeddings or shared_embeddings(settings.embedder, settings.openai_embedding_model)
+        embeddings = embeddings or settings_embeddings(settings)
         index = await acreate_index(settings, database.url, embeddings)
         service = MemoryService(
             database.pool,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,6 +25,11 @@ def entity_key(scope: str, entity_id: str) -> str:
             for ch in entity_id
         )
     return f"{scope}:{entity_id}"
+
+
+#: One memory for `MemoryIndex.aadd_many`: content, entity key, metadata, and its document vector
+#: if the caller embedded it already (None: the index embeds it).
+IndexItem = tuple[str, str, dict[str, Any], list[float] | None]
 
 
 class IndexMemoryMissing(LookupError):
@@ -51,11 +57,19 @@ class MemoryIndex(Protocol):
 
     name: str
 
-    async def aadd(self, content: str, *, entity_key: str, metadata: dict[str, Any]) -> str:
+    async def aadd(
+        self, content: str, *, entity_key: str, metadata: dict[str, Any], vector: list[float] | None = None
+    ) -> str:
         """Store `content` (no LLM inference) and return the new memory id."""
         ...
 
-    async def aupdate(self, memory_id: str, content: str, *, metadata: dict[str, Any]) -> None:
+    async def aadd_many(self, items: Sequence[IndexItem]) -> list[str]:
+        """Store many memories at once (one entity's, or any as the owner); ids in order."""
+        ...
+
+    async def aupdate(
+        self, memory_id: str, content: str, *, metadata: dict[str, Any], vector: list[float] | None = None
+    ) -> None:
         """Replace content and metadata; raise IndexMemoryMissing if the id is unknown."""
         ...
 

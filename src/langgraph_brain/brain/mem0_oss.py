@@ -3,39 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
+from psycopg.types.json import Jsonb
 
 from ..db.pool import DEFAULT_POOL_TIMEOUT
 from ..db.rls import apply_bound_tenant, bound_tenant, pipelined, sees_every_row
 from ..settings import disable_mem0_telemetry
 from .errors import BrainConfigurationError
-from .index import IndexHit, IndexMemoryMissing
-
-COLLECTION = "brain_mem0"  # created, with our own indexes, by migration v2
-
-
-class _PrefixAwareEmbedder:
-    """Mem0 embedder that keeps e5's query/passage distinction.
-
-    Mem0's stock `langchain` embedder calls `embed_query` for everything, which would store
-    documents with the ``query:`` prefix. Mem0 tells us what each call is for (`memory_action`),
-    so stored text goes through `embed_documents` and searches through `embed_query`.
-    """
-
-    def __init__(self, embeddings: Embeddings) -> None:
-        self.embeddings = embeddings
-
-    def embed(self, text: str, memory_action: str | None = None) -> list[float]:
-        if memory_action == "search":
-            return self.embeddings.embed_query(text)
-        return self.embeddings.embed_documents([text])[0]
+from .index import IndexHit, IndexItem, IndexMemoryMissing
+from .mem0_payload import COLLECTION, INSERT_SQL, UPDATE_SQL, PrefixAwareEmbedder, new_payload, payload_patch
+from .vector_indexes import (
+    APPROXIMATE_SETTINGS_SQL,
+    EF_SEARCH,
+    REGISTRY_SQL,
+    REGISTRY_TTL,
+    approximate_search_sql,
+)
 
 
 class Mem0OSSIndex:
-    """`MemoryIndex` on Mem0 OSS. Writes go through `AsyncMemory.add/update/delete` with
-    `infer=False`; searches embed the query once and ask Mem0's pgvector store directly.
+    """`MemoryIndex` on Mem0 OSS. Mem0's pgvector collection holds the vectors, in the payload
+    shape Mem0's own `add(infer=False)` and `update` write (`mem0_payload`), so Mem0's `search`,
+    `get`, `get_all` and `delete` work on it unchanged. Deletes and listings go through Mem0;
+    adds and updates are one statement each (Mem0's `update` re-reads the memory first and both
+    keep a SQLite history and entity links the brain does not use: three extra round trips and
+    thread hops that stretched the save tail on a busy machine), and bulk adds are batched.
 
     `AsyncMemory.search` would embed the query again and add work we do not use (BM25
     lemmatisation, entity boosts through a second collection, a 60-row over-fetch); the brain
@@ -57,6 +54,8 @@ class Mem0OSSIndex:
         self.embeddings = embeddings
         self._sync_pool = sync_pool
         self._sees_every_tenant: bool | None = None  # probed on the first unbound call
+        self._registry: dict[str, int] = {}  # Mem0 key -> dims of its approximate index
+        self._registry_read_at = float("-inf")
 
     @property
     def sync_pool(self) -> Any:
@@ -105,7 +104,7 @@ class Mem0OSSIndex:
             "history_db_path": ":memory:",
         }
         memory = AsyncMemory.from_config(config)
-        memory.embedding_model = _PrefixAwareEmbedder(embeddings)
+        memory.embedding_model = PrefixAwareEmbedder(embeddings)
         return cls(memory, embeddings, sync_pool)
 
     async def _scoped(self, entity_key: str | None = None) -> None:
@@ -136,22 +135,54 @@ class Mem0OSSIndex:
         with self._sync_pool.connection() as conn:
             return sees_every_row(conn, COLLECTION)
 
-    async def aadd(self, content: str, *, entity_key: str, metadata: dict[str, Any]) -> str:
+    async def aadd(
+        self, content: str, *, entity_key: str, metadata: dict[str, Any], vector: list[float] | None = None
+    ) -> str:
         await self._scoped(entity_key)
-        result = await self.memory.add(content, user_id=entity_key, metadata=metadata, infer=False)
-        items = result.get("results") or []
-        if len(items) != 1 or not items[0].get("id"):
-            raise RuntimeError(f"Mem0 add returned {result!r}; expected exactly one memory")
-        return str(items[0]["id"])
+        return (await self.aadd_many([(content, entity_key, metadata, vector)]))[0]
 
-    async def aupdate(self, memory_id: str, content: str, *, metadata: dict[str, Any]) -> None:
+    async def aadd_many(self, items: Sequence[IndexItem]) -> list[str]:
+        """Insert many memories in one transaction and one round trip; return their ids in order.
+
+        Vectors left None are embedded here in one batch (the engine splits a batch across
+        threads, so this is several times faster per text than one call each).
+        """
+        for _, key, _, _ in items:
+            await self._scoped(key)
+        missing = [i for i, item in enumerate(items) if item[3] is None]
+        computed = await self.embeddings.aembed_documents([items[i][0] for i in missing]) if missing else []
+        vectors = [item[3] for item in items]
+        for i, vec in zip(missing, computed, strict=True):
+            vectors[i] = vec
+        ids = [str(uuid.uuid4()) for _ in items]
+        rows = [
+            (mid, vec, Jsonb(new_payload(content, key, metadata)))
+            for mid, vec, (content, key, metadata, _) in zip(ids, vectors, items, strict=True)
+        ]
+        await asyncio.to_thread(self._write_many_sync, rows)
+        return ids
+
+    def _write_many_sync(self, rows: list[tuple[Any, ...]]) -> None:
+        with self._sync_pool.connection() as conn, pipelined(conn):
+            conn.cursor().executemany(INSERT_SQL, rows)
+            conn.commit()
+
+    async def aupdate(
+        self, memory_id: str, content: str, *, metadata: dict[str, Any], vector: list[float] | None = None
+    ) -> None:
         await self._scoped()
-        try:
-            await self.memory.update(memory_id, text=content, metadata=metadata)
-        except ValueError as exc:
-            if "not found" in str(exc).lower():
-                raise IndexMemoryMissing(memory_id) from exc
-            raise
+        if vector is None:
+            vector = (await self.embeddings.aembed_documents([content]))[0]
+        params = (vector, Jsonb(payload_patch(content, metadata)), memory_id)
+        if await asyncio.to_thread(self._update_sync, params) is None:
+            raise IndexMemoryMissing(memory_id)
+
+    def _update_sync(self, params: tuple[Any, ...]) -> Any:
+        with self._sync_pool.connection() as conn:
+            with pipelined(conn):
+                cur = conn.execute(UPDATE_SQL, params)
+                conn.commit()
+            return cur.fetchone()
 
     async def adelete(self, memory_id: str) -> bool:
         await self._scoped()
@@ -187,22 +218,31 @@ class Mem0OSSIndex:
         """Mem0's pgvector search statement (same SQL, same score), issued here so that it and
         the COMMIT that ends the tenant's transaction share one round trip: with the check's
         BEGIN + tenant settings, a search costs the two round trips it cost before RLS covered
-        this table (liveness check, query)."""
-        where = "payload->>'user_id' = %s"
-        params: list[Any] = [vector, entity_key]
-        if category is not None:
-            where += " AND payload->>'category' = %s"
-            params.append(category)
-        params.append(k)
-        query = (
-            f"SELECT id::text, vector <=> %s::vector AS distance, payload FROM {COLLECTION}"
-            f" WHERE {where} ORDER BY distance LIMIT %s"
-        )
+        this table (liveness check, query). A tenant with its own approximate index is asked
+        through it (`vector_indexes`)."""
         with self._sync_pool.connection() as conn:
+            dims = self._approximate_dims(conn, entity_key)
             with pipelined(conn):
-                cur = conn.execute(query.encode(), params)
+                if dims:
+                    conn.execute(APPROXIMATE_SETTINGS_SQL, (str(max(EF_SEARCH, 4 * k)),))
+                    params: list[Any] = [vector] + ([category] if category is not None else []) + [vector, k]
+                    cur = conn.execute(approximate_search_sql(entity_key, dims, category is not None), params)
+                else:
+                    where = "payload->>'user_id' = %s"
+                    params = [vector, entity_key]
+                    if category is not None:
+                        where += " AND payload->>'category' = %s"
+                        params.append(category)
+                    params.append(k)
+                    query = (
+                        f"SELECT id::text, vector <=> %s::vector AS distance, payload FROM {COLLECTION}"
+                        f" WHERE {where} ORDER BY distance LIMIT %s"
+                    )
+                    cur = conn.execute(query.encode(), params)
                 conn.commit()
             rows = cur.fetchall()
+        if dims:  # iterative scans may return rows slightly out of order
+            rows.sort(key=lambda r: r[1])
         return [
             IndexHit(
                 memory_id=str(memory_id),
@@ -212,6 +252,15 @@ class Mem0OSSIndex:
             )
             for memory_id, distance, payload in rows
         ]
+
+    def _approximate_dims(self, conn: Any, entity_key: str) -> int | None:
+        """The dims of `entity_key`'s approximate index, if the registry (re-read every
+        `REGISTRY_TTL` seconds, on a connection the caller holds) lists one."""
+        now = time.monotonic()
+        if now - self._registry_read_at > REGISTRY_TTL:
+            self._registry = {key: int(dims) for key, dims in conn.execute(REGISTRY_SQL).fetchall()}
+            self._registry_read_at = now
+        return self._registry.get(entity_key)
 
     async def alist(self, *, entity_key: str | None = None, brain_id: int | None = None) -> list[IndexHit]:
         await self._scoped(entity_key)

@@ -7,10 +7,11 @@ to check it against your account before relying on it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..settings import disable_mem0_telemetry
-from .index import IndexHit, IndexMemoryMissing
+from .index import IndexHit, IndexItem, IndexMemoryMissing
 
 
 class Mem0PlatformIndex:
@@ -22,7 +23,10 @@ class Mem0PlatformIndex:
 
         self.client = AsyncMemoryClient(api_key=api_key)
 
-    async def aadd(self, content: str, *, entity_key: str, metadata: dict[str, Any]) -> str:
+    async def aadd(
+        self, content: str, *, entity_key: str, metadata: dict[str, Any], vector: list[float] | None = None
+    ) -> str:
+        """`vector` is ignored: the platform embeds with its own model."""
         result = await self.client.add(
             [{"role": "user", "content": content}], user_id=entity_key, metadata=metadata, infer=False
         )
@@ -31,7 +35,13 @@ class Mem0PlatformIndex:
             raise RuntimeError(f"Mem0 platform add returned {result!r}")
         return str(items[0]["id"])
 
-    async def aupdate(self, memory_id: str, content: str, *, metadata: dict[str, Any]) -> None:
+    async def aadd_many(self, items: Sequence[IndexItem]) -> list[str]:
+        """One add per memory: the platform's batch endpoint infers, which the brain never wants."""
+        return [await self.aadd(content, entity_key=key, metadata=meta) for content, key, meta, _ in items]
+
+    async def aupdate(
+        self, memory_id: str, content: str, *, metadata: dict[str, Any], vector: list[float] | None = None
+    ) -> None:
         try:
             await self.client.update(memory_id, text=content, metadata=metadata)
         except Exception as exc:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from langgraph.store.base import NOT_PROVIDED, NotProvided
 from psycopg import AsyncConnection
@@ -27,14 +28,14 @@ from psycopg.types.json import Jsonb
 
 from .errors import BrainError, MemoryBackendError, MemoryNotFoundError
 from .index import IndexMemoryMissing, MemoryIndex, content_hash, entity_key
-from .models import Actor, SaveResult
+from .models import Actor, SaveResult, SaveStatus
 from .rows import (
     DELETE_MARKED_SQL,
-    INSERT_ROW_SQL,
+    INSERT_ROW_LOGGED_SQL,
     MARK_DELETING_SQL,
     MARK_SYNCED_SQL,
     SELECT_ROW_FOR_UPDATE_SQL,
-    UPDATE_ROW_SQL,
+    UPDATE_ROW_LOGGED_SQL,
     Tenancy,
     add_history,
     fetchone,
@@ -106,6 +107,74 @@ def index_metadata(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class SavePlan:
+    """What a save does to the row it found (`plan_save`).
+
+    Attributes:
+        status: what the caller is told: "created", "updated" or "unchanged".
+        write: "insert", "update", or None when the row is already synced as asked.
+        category / metadata: the values the row will have.
+        digest: the content hash.
+        log: whether the write gets a brain_history entry (a retried push of the same
+            content does not).
+        row: the row as found (None: no row).
+    """
+
+    status: SaveStatus
+    write: Literal["insert", "update"] | None
+    category: str
+    metadata: dict[str, Any]
+    digest: str
+    log: bool
+    row: Mapping[str, Any] | None
+
+    def statement(
+        self, scope: str, entity: str, slug: str, content: str, actor: Actor | None, reason: str | None
+    ) -> tuple[bytes, tuple[Any, ...]]:
+        """The row write with its history entry, as (SQL, params) (`rows.*_LOGGED_SQL`)."""
+        who = Jsonb(dict(actor or {}))
+        if self.write == "insert":
+            return INSERT_ROW_LOGGED_SQL.encode(), (
+                scope, entity, slug, content, self.category, Jsonb(self.metadata), self.digest,
+                "create", None, who, reason, True,
+            )  # fmt: skip
+        assert self.row is not None
+        return UPDATE_ROW_LOGGED_SQL.encode(), (
+            content, self.category, Jsonb(self.metadata), self.digest, self.row["id"],
+            "update", self.row["content"], who, reason, self.log,
+        )  # fmt: skip
+
+
+def plan_save(
+    scope: Scope,
+    row: Mapping[str, Any] | None,
+    content: str,
+    category: str | NotProvided,
+    metadata: dict[str, Any] | NotProvided,
+) -> SavePlan:
+    """Decide step 2 of a save from the locked row (None: no row), without writing anything.
+
+    `category` and `metadata` left NOT_PROVIDED keep what the live row has; a new row (or one
+    being forgotten, which a save brings back as new) gets the scope's default category and `{}`.
+    A row that is not synced (a push that never finished) is pushed again even when unchanged.
+    """
+    digest = content_hash(content)
+    live = row is not None and row["sync_state"] != "deleting"
+    if isinstance(category, NotProvided):
+        category = row["category"] if live and row is not None else DEFAULT_CATEGORY[scope]
+    if isinstance(metadata, NotProvided):
+        metadata = row["metadata"] if live and row is not None else {}
+    if row is None:
+        return SavePlan("created", "insert", category, metadata, digest, True, None)
+    same = row["content_hash"] == digest and row["category"] == category and row["metadata"] == metadata
+    if same and row["sync_state"] == "synced":
+        return SavePlan("unchanged", None, category, metadata, digest, False, row)
+    # A row left 'deleting' by an interrupted forget is brought back by a save.
+    status: SaveStatus = "created" if not live else ("unchanged" if same else "updated")
+    return SavePlan(status, "update", category, metadata, digest, not same or status == "created", row)
+
+
 async def save_locked(
     steps: Steps,
     conn: AsyncConnection[Any],
@@ -119,53 +188,25 @@ async def save_locked(
     actor: Actor | None = None,
     reason: str | None = None,
 ) -> SaveResult:
-    """Steps 2-5 of a save on `conn`, which holds the key lock (step 1).
-
-    `category` and `metadata` left NOT_PROVIDED keep what the live row has; a new row (or one
-    being forgotten, which a save brings back as new) gets the scope's default category and `{}`.
-    """
-    digest = content_hash(content)
+    """Steps 2-5 of a save on `conn`, which holds the key lock (step 1); see `plan_save`."""
     async with steps.tenancy.transaction(conn, scope, entity):
         row = await fetchone(conn, SELECT_ROW_FOR_UPDATE_SQL, (scope, entity, slug))
-        live = row is not None and row["sync_state"] != "deleting"
-        if isinstance(category, NotProvided):
-            category = row["category"] if live and row is not None else DEFAULT_CATEGORY[scope]
-        if isinstance(metadata, NotProvided):
-            metadata = row["metadata"] if live and row is not None else {}
-        same = (
-            row is not None
-            and row["content_hash"] == digest
-            and row["category"] == category
-            and row["metadata"] == metadata
-        )
-        if row is not None and same and row["sync_state"] == "synced":
+        plan = plan_save(scope, row, content, category, metadata)
+        if plan.status == "unchanged" and plan.write is None:
+            assert row is not None
             return SaveResult("unchanged", scope, entity, slug, row["version"], row["memory_id"])
-        inserted = row is None
-        if row is None:
-            status = "created"
-            row = await fetchone(
-                conn, INSERT_ROW_SQL, (scope, entity, slug, content, category, Jsonb(metadata), digest)
-            )
-            assert row is not None
-            await add_history(conn, row, "create", None, content, actor, reason)
-        else:
-            # A row left 'deleting' by an interrupted forget is brought back by a save.
-            status = "created" if not live else ("unchanged" if same else "updated")
-            old_content = row["content"]
-            row = await fetchone(
-                conn, UPDATE_ROW_SQL, (content, category, Jsonb(metadata), digest, row["id"])
-            )
-            assert row is not None
-            if not same or status == "created":
-                await add_history(conn, row, "update", old_content, content, actor, reason)
+        write = await conn.execute(*plan.statement(scope, entity, slug, content, actor, reason))
+    # Read after the commit: in pipeline mode the write and COMMIT travel in one round trip.
+    row = await write.fetchone()
+    assert row is not None
     # The pending row is committed: from here on a crash loses nothing.
     await fault(steps, "after_row_commit")
-    memory_id = await push(steps, row, inserted=inserted)
+    memory_id = await push(steps, row, inserted=plan.write == "insert")
     await fault(steps, "after_index_write")
     await fault(steps, "before_mark")
     async with steps.tenancy.transaction(conn, scope, entity):
         await conn.execute(MARK_SYNCED_SQL, (memory_id, row["id"], row["version"]))
-    return SaveResult(status, scope, entity, slug, row["version"], memory_id)  # type: ignore[arg-type]
+    return SaveResult(plan.status, scope, entity, slug, row["version"], memory_id)
 
 
 async def forget_locked(

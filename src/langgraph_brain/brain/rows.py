@@ -16,7 +16,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from ..db.rls import TENANT_SQL, Tenant, acheck_tenant_key, asees_every_row, bind_tenant
+from ..db.rls import TENANT_SQL, Tenant, acheck_tenant_key, apipelined, asees_every_row, bind_tenant
 from .errors import BrainConfigurationError
 from .index import entity_key
 from .models import Actor, MemoryRecord
@@ -45,6 +45,15 @@ UPDATE_ROW_SQL = (
     " sync_state = 'pending', version = version + 1, updated_at = now()"
     f" WHERE id = %s RETURNING {ROW_COLUMNS}"
 )
+# The same writes with their brain_history entry in one statement (one round trip with COMMIT):
+# params are the write's, then action, old content, actor, reason and whether to log at all.
+_LOG_ROW = (
+    "INSERT INTO brain_history (brain_id, scope, entity_id, slug, action, old_content, new_content,"
+    " category, version, actor, reason) SELECT id, scope, entity_id, slug, %s, %s, content, category,"
+    " version, %s, %s FROM r WHERE %s"
+)
+INSERT_ROW_LOGGED_SQL = f"WITH r AS ({INSERT_ROW_SQL}), h AS ({_LOG_ROW}) SELECT * FROM r"
+UPDATE_ROW_LOGGED_SQL = f"WITH r AS ({UPDATE_ROW_SQL}), h AS ({_LOG_ROW}) SELECT * FROM r"
 # Only the version that was pushed may be marked: a later save has moved it on and pushes itself.
 MARK_SYNCED_SQL = (
     "UPDATE brain_memories SET sync_state = 'synced', memory_id = %s"
@@ -188,9 +197,14 @@ async def key_lock(pool: Pool, scope: str, entity: str, slug: str) -> AsyncItera
     Session-level, not transaction-level: the lock must outlive the commit of the pending
     row and cover the Mem0 call, or two saves could reach Mem0 in the opposite order to
     their commits. If the process dies, Postgres drops the lock with the connection.
+
+    The connection is in pipeline mode: statements are sent when a result is needed or a
+    transaction commits, so the lock travels with the first transaction's statements and a save
+    costs a few round trips instead of one per statement (each round trip is a wake-up that a
+    busy machine delays). Postgres still runs them in order, so nothing runs before the lock.
     """
     name = f"{scope}\x1f{entity}\x1f{slug}"
-    async with pool.connection() as conn:
+    async with pool.connection() as conn, apipelined(conn):
         await conn.execute(KEY_LOCK_SQL, (name,))
         try:
             yield conn

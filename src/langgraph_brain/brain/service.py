@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from langgraph.store.base import NOT_PROVIDED, NotProvided
 
-from . import protocol, transfer
+from . import bulk, protocol, transfer
 from .entities import EntityNormalizer, normalize_entity_id
 from .errors import BrainConfigurationError
 from .index import MemoryIndex
@@ -171,13 +171,16 @@ class MemoryService:
         *,
         actor: Actor | None = None,
         reason: str | None = None,
-        concurrency: int = 4,
+        concurrency: int = 2,
+        batch_size: int = bulk.DEFAULT_BATCH_SIZE,
         on_progress: Callable[[int], None] | None = None,
     ) -> SaveManyResult:
-        """Save many memories (the export format); one bad item does not stop the others."""
-        return await transfer.asave_many(
-            self, items, actor=actor, reason=reason, concurrency=concurrency, on_progress=on_progress
-        )
+        """Save many memories (the export format) in batches, the save protocol per memory; one bad
+        item does not stop the others (see `bulk.asave_many`)."""
+        return await bulk.asave_many(
+            self, items, actor=actor, reason=reason, concurrency=concurrency, batch_size=batch_size,
+            on_progress=on_progress,
+        )  # fmt: skip
 
     async def asearch(
         self,

@@ -1,71 +1,23 @@
-"""Bulk transfer of memories: save many at once, export as JSON lines, import them back.
+"""Export memories as JSON lines and import them back.
 
-The export format is one `MemoryRecord.as_json()` object per line; import saves each line
-through the service's ordinary `asave`, so every line passes the same validation and the same
-save protocol as a single save. A bad line is reported by its line number and never stops the
-others.
+The export format is one `MemoryRecord.as_json()` object per line; import saves the lines with
+`bulk.asave_many`, so every line passes the same validation and the same save protocol as a
+single save. A bad line is reported by its line number and never stops the others.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from langgraph.store.base import NOT_PROVIDED
-
-from .errors import BrainError
+from .bulk import asave_many
 from .models import Actor, SaveManyResult
 from .rows import EXPORT_PAGE_SQL, to_record
 from .validation import Scope, validate_scope
 
 if TYPE_CHECKING:
     from .service import MemoryService
-
-
-async def asave_many(
-    service: MemoryService,
-    items: Iterable[Mapping[str, Any]],
-    *,
-    actor: Actor | None = None,
-    reason: str | None = None,
-    concurrency: int = 4,
-    on_progress: Callable[[int], None] | None = None,
-) -> SaveManyResult:
-    """Save many memories through `service.asave`; one bad item does not stop the others.
-
-    An item without a `category` or `metadata` key keeps what the memory has (as `asave` with
-    the argument omitted); the export format always carries both.
-    """
-    result = SaveManyResult()
-    semaphore = asyncio.Semaphore(max(1, concurrency))
-
-    async def one(i: int, item: Mapping[str, Any]) -> None:
-        async with semaphore:
-            try:
-                saved = await service.asave(
-                    str(item.get("scope", "")),
-                    item.get("entity_id"),  # type: ignore[arg-type]
-                    item.get("slug"),  # type: ignore[arg-type]
-                    item.get("content"),  # type: ignore[arg-type]
-                    category=item.get("category", NOT_PROVIDED),
-                    metadata=item.get("metadata", NOT_PROVIDED),
-                    actor=actor,
-                    reason=reason,
-                )
-            except BrainError as exc:
-                result.failed_count += 1
-                result.errors.append({"index": i, "slug": item.get("slug"), "error": str(exc)})
-            else:
-                result.saved_count += 1
-                result.statuses[saved.status] = result.statuses.get(saved.status, 0) + 1
-            if on_progress is not None:
-                on_progress(1)
-
-    await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
-    result.errors.sort(key=lambda e: e["index"])
-    return result
 
 
 async def aexport(

@@ -28,7 +28,7 @@ class Check:
 
 async def _doctor() -> list[Check]:
     """Every check only reads: doctor never creates, migrates or alters anything."""
-    from ..brain import shared_embeddings
+    from ..brain import settings_embeddings
     from ..db import resolve_database_url
     from ..demo import missing_model_key
 
@@ -56,9 +56,7 @@ async def _doctor() -> list[Check]:
         checks.append(Check("database", False, f"{where}: {type(exc).__name__}: {exc}", fix))
         checks.append(Check("schema", False, "not checked (no database)", "Fix the database first."))
     try:
-        embeddings = await asyncio.to_thread(
-            shared_embeddings, settings.embedder, settings.openai_embedding_model
-        )
+        embeddings = await asyncio.to_thread(settings_embeddings, settings)
         dims = len(await asyncio.to_thread(embeddings.embed_query, "doctor"))
         checks.append(Check("embedder", True, f"{settings.embedder}: {dims} dimensions"))
     except Exception as exc:

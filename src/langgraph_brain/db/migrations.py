@@ -299,6 +299,19 @@ MIGRATIONS: list[str] = [
     VALUES (sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())
                    || uuid_send(gen_random_uuid())));
     """,
+    # v7: the registry of approximate (HNSW) vector indexes, one partial index per large tenant,
+    # written by `brain maintenance index` (the owner) and read by search to pick the index.
+    # No row-level security: it names large tenants' Mem0 keys, which the partial indexes'
+    # predicates already show in the catalog to any role; the application role may only read it.
+    """
+    CREATE TABLE brain_vector_indexes (
+        index_key  text PRIMARY KEY,
+        index_name text NOT NULL UNIQUE,
+        dims       integer NOT NULL,
+        rows       bigint NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+    """,
 ]
 
 

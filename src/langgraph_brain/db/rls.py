@@ -28,7 +28,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -136,6 +136,11 @@ def pipelined(conn: Connection[Any]) -> AbstractContextManager[Any]:
     return conn.pipeline() if Pipeline.is_supported() else nullcontext()
 
 
+def apipelined(conn: AsyncConnection[Any]) -> AbstractAsyncContextManager[Any]:
+    """The async twin of `pipelined`: statements are sent together until a result is needed."""
+    return conn.pipeline() if Pipeline.is_supported() else nullcontext()
+
+
 # Whether the current role sees every row of a table: superuser, BYPASSRLS, RLS off, or a
 # permissive `USING (true)` policy that applies to it (the owner policies of v4 and v6).
 SEES_EVERY_ROW_SQL = """
@@ -207,8 +212,10 @@ async def acheck_tenant_key(conn: AsyncConnection[Any], key: bytes) -> bool:
     return bool(row is not None and _first(row))
 
 
-#: Version tables of every migration list (brain, checkpointer, LangGraph's checkpoints, auth).
-MIGRATION_TABLES = (
+#: Tables only the owner writes: the approximate-index registry (`brain maintenance index`) and
+#: the version tables of every migration list (brain, checkpointer, LangGraph's checkpoints, auth).
+READ_ONLY_FOR_APP = (
+    "brain_vector_indexes",
     "brain_migrations",
     "brain_checkpointer_migrations",
     "checkpoint_migrations",
@@ -242,8 +249,8 @@ async def acreate_app_role(conn: AsyncConnection[Any], role: str, password: str 
         sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(ident)
     )
     await conn.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(ident))
-    # Migrations stay with the owner: every version table is read-only for the application.
-    for table in MIGRATION_TABLES:
+    # Migrations and index upkeep stay with the owner: these tables are read-only for the application.
+    for table in READ_ONLY_FOR_APP:
         exists = await (await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))).fetchone()
         if exists and _first(exists):
             await conn.execute(

@@ -22,7 +22,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from ..brain import MemoryService, open_memory_service, shared_embeddings
+from ..brain import MemoryService, open_memory_service, settings_embeddings
 from ..settings import BrainSettings, get_settings
 from .assistant import create_assistant
 from .supervisor import create_supervisor
@@ -46,7 +46,7 @@ async def get_shared_service() -> MemoryService:
             _warn_if_unauthenticated()
             # Loading the embedder and the tokenizer reads files: do it off the event loop
             # (the dev server flags blocking calls on its loop).
-            await asyncio.to_thread(shared_embeddings, settings.embedder, settings.openai_embedding_model)
+            await asyncio.to_thread(settings_embeddings, settings)
             stack = AsyncExitStack()
             _state["service"] = await stack.enter_async_context(open_memory_service(settings))
             _state["stack"] = stack
