@@ -194,6 +194,14 @@ async def test_app_role_cannot_read_change_or_bypass_the_key(
         ),
         ("become the owner", "SET ROLE postgres"),
         ("grant itself the key", f"GRANT SELECT ON brain_tenant_keys TO {ROLE}"),
+        (
+            "register an approximate index for a tenant",
+            "INSERT INTO brain_vector_indexes (index_key, index_name, dims, rows)"
+            " VALUES ('user:alice', 'x', 384, 1)",
+        ),
+        ("rewrite the index registry", "UPDATE brain_vector_indexes SET dims = 3"),
+        ("empty the index registry", "DELETE FROM brain_vector_indexes"),
+        ("build an index on Mem0's table", "CREATE INDEX evil ON brain_mem0 ((payload->>'data'))"),
     ]
     async with await psycopg.AsyncConnection.connect(app_url, autocommit=True) as conn:
         for name, statement in attempts:
@@ -486,6 +494,9 @@ async def test_mem0_id_only_calls_cannot_reach_another_tenant(
         assert await app_index.adelete(alice.memory_id) is False
         ATTACKS.append("Mem0 list by another tenant's brain_id")
         assert await app_index.alist(brain_id=alice.id) == []
+        ATTACKS.append("Mem0 bulk add under another tenant's key")
+        with pytest.raises(BrainConfigurationError):
+            await app_index.aadd_many([("planted", "user:alice", {}, None)])
         ATTACKS.append("Mem0 search under another tenant's key")
         with pytest.raises(BrainConfigurationError):
             await app_index.asearch("locker code", entity_key="user:alice", k=5)

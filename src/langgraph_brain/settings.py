@@ -80,6 +80,12 @@ class BrainSettings(BaseSettings):
             " machine; active (spin) is OpenMP's default. OMP_WAIT_POLICY, if set, wins."
         ),
     )
+    vector_index_threshold: int = Field(
+        default=20_000,
+        ge=1,
+        validation_alias="BRAIN_VECTOR_INDEX_THRESHOLD",
+        description="Memories a tenant needs before `brain vector-index` gives it an approximate index.",
+    )
     query_cache_size: int = Field(
         default=1024,
         ge=0,

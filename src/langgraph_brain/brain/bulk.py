@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from langgraph.store.base import NOT_PROVIDED, NotProvided
 
+from ..db.pool import ASYNC_COMMIT_SQL
 from ..db.rls import apipelined
 from .errors import BrainError
 from .index import entity_key
@@ -189,6 +190,7 @@ async def _save_batch(
             await fault(service, "after_index_write")
             await fault(service, "before_mark")
             async with tenancy.transaction(conn, scope, entity):
+                await conn.execute(ASYNC_COMMIT_SQL)  # as in protocol.save_locked
                 cursor = conn.cursor()
                 await cursor.executemany(
                     MARK_SYNCED_SQL,

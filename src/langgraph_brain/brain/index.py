@@ -63,6 +63,10 @@ class MemoryIndex(Protocol):
         """Store `content` (no LLM inference) and return the new memory id."""
         ...
 
+    async def aembed_document(self, content: str) -> list[float] | None:
+        """The document vector `aadd`/`aupdate` would store, or None if the index embeds remotely."""
+        ...
+
     async def aadd_many(self, items: Sequence[IndexItem]) -> list[str]:
         """Store many memories at once (one entity's, or any as the owner); ids in order."""
         ...

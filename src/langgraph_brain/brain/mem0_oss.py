@@ -11,7 +11,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from psycopg.types.json import Jsonb
 
-from ..db.pool import DEFAULT_POOL_TIMEOUT
+from ..db.pool import ASYNC_COMMIT_SQL, DEFAULT_POOL_TIMEOUT
 from ..db.rls import apply_bound_tenant, bound_tenant, pipelined, sees_every_row
 from ..settings import disable_mem0_telemetry
 from .errors import BrainConfigurationError
@@ -56,6 +56,8 @@ class Mem0OSSIndex:
         self._sees_every_tenant: bool | None = None  # probed on the first unbound call
         self._registry: dict[str, int] = {}  # Mem0 key -> dims of its approximate index
         self._registry_read_at = float("-inf")
+        #: Seconds between reads of the approximate-index registry (`vector_indexes`).
+        self.registry_ttl = REGISTRY_TTL
 
     @property
     def sync_pool(self) -> Any:
@@ -141,6 +143,9 @@ class Mem0OSSIndex:
         await self._scoped(entity_key)
         return (await self.aadd_many([(content, entity_key, metadata, vector)]))[0]
 
+    async def aembed_document(self, content: str) -> list[float] | None:
+        return (await self.embeddings.aembed_documents([content]))[0]
+
     async def aadd_many(self, items: Sequence[IndexItem]) -> list[str]:
         """Insert many memories in one transaction and one round trip; return their ids in order.
 
@@ -180,6 +185,7 @@ class Mem0OSSIndex:
     def _update_sync(self, params: tuple[Any, ...]) -> Any:
         with self._sync_pool.connection() as conn:
             with pipelined(conn):
+                conn.execute(ASYNC_COMMIT_SQL)
                 cur = conn.execute(UPDATE_SQL, params)
                 conn.commit()
             return cur.fetchone()
@@ -255,9 +261,9 @@ class Mem0OSSIndex:
 
     def _approximate_dims(self, conn: Any, entity_key: str) -> int | None:
         """The dims of `entity_key`'s approximate index, if the registry (re-read every
-        `REGISTRY_TTL` seconds, on a connection the caller holds) lists one."""
+        `registry_ttl` seconds, on a connection the caller holds) lists one."""
         now = time.monotonic()
-        if now - self._registry_read_at > REGISTRY_TTL:
+        if now - self._registry_read_at >= self.registry_ttl:
             self._registry = {key: int(dims) for key, dims in conn.execute(REGISTRY_SQL).fetchall()}
             self._registry_read_at = now
         return self._registry.get(entity_key)

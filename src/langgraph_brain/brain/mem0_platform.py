@@ -35,6 +35,10 @@ class Mem0PlatformIndex:
             raise RuntimeError(f"Mem0 platform add returned {result!r}")
         return str(items[0]["id"])
 
+    async def aembed_document(self, content: str) -> list[float] | None:
+        """None: the platform embeds with its own model."""
+        return None
+
     async def aadd_many(self, items: Sequence[IndexItem]) -> list[str]:
         """One add per memory: the platform's batch endpoint infers, which the brain never wants."""
         return [await self.aadd(content, entity_key=key, metadata=meta) for content, key, meta, _ in items]

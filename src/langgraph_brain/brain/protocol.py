@@ -16,6 +16,7 @@ crash the protocol exactly there.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from langgraph.store.base import NOT_PROVIDED, NotProvided
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from ..db.pool import ASYNC_COMMIT_SQL
 from .errors import BrainError, MemoryBackendError, MemoryNotFoundError
 from .index import IndexMemoryMissing, MemoryIndex, content_hash, entity_key
 from .models import Actor, SaveResult, SaveStatus
@@ -189,22 +191,33 @@ async def save_locked(
     reason: str | None = None,
 ) -> SaveResult:
     """Steps 2-5 of a save on `conn`, which holds the key lock (step 1); see `plan_save`."""
-    async with steps.tenancy.transaction(conn, scope, entity):
-        row = await fetchone(conn, SELECT_ROW_FOR_UPDATE_SQL, (scope, entity, slug))
-        plan = plan_save(scope, row, content, category, metadata)
-        if plan.status == "unchanged" and plan.write is None:
-            assert row is not None
-            return SaveResult("unchanged", scope, entity, slug, row["version"], row["memory_id"])
-        write = await conn.execute(*plan.statement(scope, entity, slug, content, actor, reason))
-    # Read after the commit: in pipeline mode the write and COMMIT travel in one round trip.
-    row = await write.fetchone()
-    assert row is not None
-    # The pending row is committed: from here on a crash loses nothing.
-    await fault(steps, "after_row_commit")
-    memory_id = await push(steps, row, inserted=plan.write == "insert")
+    embedding: asyncio.Future[list[float] | None] | None = None
+    try:
+        async with steps.tenancy.transaction(conn, scope, entity):
+            row = await fetchone(conn, SELECT_ROW_FOR_UPDATE_SQL, (scope, entity, slug))
+            plan = plan_save(scope, row, content, category, metadata)
+            if plan.status == "unchanged" and plan.write is None:
+                assert row is not None
+                return SaveResult("unchanged", scope, entity, slug, row["version"], row["memory_id"])
+            write = await conn.execute(*plan.statement(scope, entity, slug, content, actor, reason))
+            # The embedding (CPU, on the engine's thread) overlaps the write and its COMMIT.
+            embedding = asyncio.ensure_future(steps.index.aembed_document(content))
+        # Read after the commit: in pipeline mode the write and COMMIT travel in one round trip.
+        row = await write.fetchone()
+        assert row is not None
+        # The pending row is committed: from here on a crash loses nothing.
+        await fault(steps, "after_row_commit")
+        vector = await embedding
+    finally:
+        if embedding is not None and not embedding.done():
+            embedding.cancel()
+    memory_id = await push(steps, row, inserted=plan.write == "insert", vector=vector)
     await fault(steps, "after_index_write")
     await fault(steps, "before_mark")
     async with steps.tenancy.transaction(conn, scope, entity):
+        # Not waiting for this commit to reach disk is safe: losing it in a crash leaves the row
+        # pending, which the next save or reconcile finishes (adopting the memory just written).
+        await conn.execute(ASYNC_COMMIT_SQL)
         await conn.execute(MARK_SYNCED_SQL, (memory_id, row["id"], row["version"]))
     return SaveResult(plan.status, scope, entity, slug, row["version"], memory_id)
 
@@ -242,11 +255,14 @@ async def forget_locked(
     return row
 
 
-async def push(steps: Steps, row: Mapping[str, Any], *, inserted: bool = False) -> str:
+async def push(
+    steps: Steps, row: Mapping[str, Any], *, inserted: bool = False, vector: list[float] | None = None
+) -> str:
     """Make Mem0 hold exactly this row's content; return the Mem0 id.
 
     `inserted`: the row was created by this very save, so no Mem0 memory can carry its
     brain_id yet (ids are never reused and the key lock is held); skip the orphan lookup.
+    `vector`: the content's document embedding, if the caller computed it already.
     Every index call runs with the row's tenant bound (RLS on Mem0's collection).
     """
     index = steps.index
@@ -255,7 +271,7 @@ async def push(steps: Steps, row: Mapping[str, Any], *, inserted: bool = False) 
     with steps.tenancy.bind_index(row["scope"], row["entity_id"]):
         if row["memory_id"] is not None:
             try:
-                await index.aupdate(row["memory_id"], row["content"], metadata=metadata)
+                await index.aupdate(row["memory_id"], row["content"], metadata=metadata, vector=vector)
                 return str(row["memory_id"])
             except IndexMemoryMissing:
                 pass  # deleted in Mem0 (behind our back, or by a forget that crashed): see below
@@ -268,11 +284,11 @@ async def push(steps: Steps, row: Mapping[str, Any], *, inserted: bool = False) 
             for extra in orphans[1:]:
                 await index.adelete(extra.memory_id)
             try:
-                await index.aupdate(orphans[0].memory_id, row["content"], metadata=metadata)
+                await index.aupdate(orphans[0].memory_id, row["content"], metadata=metadata, vector=vector)
                 return orphans[0].memory_id
             except IndexMemoryMissing:
                 pass
-        return await index.aadd(row["content"], entity_key=key, metadata=metadata)
+        return await index.aadd(row["content"], entity_key=key, metadata=metadata, vector=vector)
 
 
 async def purge_index(steps: Steps, row: Mapping[str, Any]) -> None:

@@ -164,6 +164,27 @@ LIMIT %(limit)s
 """
 
 
+def keyword_query(
+    scope: str,
+    entity: str,
+    query: str,
+    *,
+    limit: int,
+    category: str | None = None,
+    options: RetrievalOptions | None = None,
+) -> tuple[bytes, dict[str, Any]]:
+    """The BM25 statement and its parameters (see `akeyword_search`)."""
+    opts = options or RetrievalOptions()
+    params = {"query": query, "scope": scope, "entity": entity, "category": category,
+              "k1": opts.bm25_k1, "b": opts.bm25_b, "limit": limit}  # fmt: skip
+    return KEYWORD_SQL.encode(), params
+
+
+def keyword_hits(rows: Sequence[Any]) -> list[RankedHit]:
+    """The rows of the BM25 statement as ranked hits."""
+    return [RankedHit(_col(r, "memory_id", 0), float(_col(r, "score", 2)), _col(r, "slug", 1)) for r in rows]
+
+
 async def akeyword_search(
     conn: AsyncConnection[Any],
     scope: str,
@@ -188,21 +209,9 @@ async def akeyword_search(
     Returns:
         Hits best first; empty when the query has no indexable word (e.g. only stop words).
     """
-    opts = options or RetrievalOptions()
-    cur = await conn.execute(
-        KEYWORD_SQL.encode(),
-        {
-            "query": query,
-            "scope": scope,
-            "entity": entity,
-            "category": category,
-            "k1": opts.bm25_k1,
-            "b": opts.bm25_b,
-            "limit": limit,
-        },
-    )
-    rows = await cur.fetchall()
-    return [RankedHit(_col(r, "memory_id", 0), float(_col(r, "score", 2)), _col(r, "slug", 1)) for r in rows]
+    statement, params = keyword_query(scope, entity, query, limit=limit, category=category, options=options)
+    cur = await conn.execute(statement, params)
+    return keyword_hits(await cur.fetchall())
 
 
 def rrf_fuse(

@@ -153,11 +153,15 @@ class Tenancy:
             yield conn
 
     async def afetchall(
-        self, scope: str, entity: str, query: str, params: tuple[Any, ...]
+        self, scope: str, entity: str, query: str | bytes, params: tuple[Any, ...] | Mapping[str, Any]
     ) -> list[dict[str, Any]]:
-        """Run one read in a transaction for this tenant and return its rows."""
-        async with self.connection(scope, entity) as conn:
-            rows: list[dict[str, Any]] = await (await conn.execute(query.encode(), params)).fetchall()
+        """Run one read in a transaction for this tenant and return its rows, in one round trip:
+        BEGIN, the tenant, the query and COMMIT are pipelined and the rows read after the commit."""
+        statement = query.encode() if isinstance(query, str) else query
+        async with self.pool.connection() as conn, apipelined(conn):
+            async with self.transaction(conn, scope, entity):
+                cur = await conn.execute(statement, params)
+            rows: list[dict[str, Any]] = await cur.fetchall()
         return rows
 
     async def acheck_access(self) -> None:

@@ -18,7 +18,8 @@ from .retrieval import (
     RankedHit,
     RetrievalOptions,
     SearchMode,
-    akeyword_search,
+    keyword_hits,
+    keyword_query,
     neighbour_slugs,
     relative_fuse,
     rrf_fuse,
@@ -85,10 +86,10 @@ async def akeyword(
     searcher: Searcher, scope: Scope, entity: str, query: str, limit: int, category: str | None
 ) -> list[RankedHit]:
     """BM25 candidates from Postgres full-text search, in a transaction for this tenant."""
-    async with searcher.tenancy.connection(scope, entity) as conn:
-        return await akeyword_search(
-            conn, scope, entity, query, limit=limit, category=category, options=searcher.retrieval
-        )
+    statement, params = keyword_query(
+        scope, entity, query, limit=limit, category=category, options=searcher.retrieval
+    )
+    return keyword_hits(await searcher.tenancy.afetchall(scope, entity, statement, params))
 
 
 async def ajoin_hits(
@@ -110,10 +111,9 @@ async def ajoin_hits(
         return []
     ids = [h.memory_id for h in hits]
     slugs = list(neighbours or {})
-    async with tenancy.connection(scope, entity) as conn:
-        rows = await (
-            await conn.execute(JOIN_HITS_SQL, (ids, slugs, category, category, scope, entity))
-        ).fetchall()
+    rows = await tenancy.afetchall(
+        scope, entity, JOIN_HITS_SQL, (ids, slugs, category, category, scope, entity)
+    )
     by_id = {r["memory_id"]: r for r in rows}
     scored: dict[str, float] = {}
     for hit in hits:

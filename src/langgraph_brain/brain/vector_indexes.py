@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import sql
+from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from .mem0_payload import COLLECTION
@@ -67,11 +68,13 @@ def approximate_search_sql(key: str, dims: int, category: bool) -> sql.Composed:
     ).format(vec=vec, table=sql.Identifier(COLLECTION), where=where)
 
 
-#: Set inside the search's transaction: a wider walk, and iterative scans so that rows removed by
-#: the category filter are replaced rather than missing (results may come slightly out of order,
-#: and are re-sorted by distance).
+#: Set inside the search's transaction: a wider walk; iterative scans so that rows removed by the
+#: category filter are replaced rather than missing (results may come slightly out of order, and
+#: are re-sorted by distance); and no sort, so the planner walks the tenant's index rather than
+#: sorting the tenant, which is the exact scan the index exists to avoid.
 APPROXIMATE_SETTINGS_SQL = (
-    "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+    "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+    " set_config('enable_sort', 'off', true)"
 )
 
 
@@ -86,8 +89,8 @@ async def aensure_vector_indexes(
     plan = IndexPlan()
     async with pool.connection() as conn:
         await conn.set_autocommit(True)  # CREATE/DROP INDEX CONCURRENTLY cannot run in a transaction
-        large = {r[0]: r[1] for r in await (await conn.execute(_COUNTS_SQL, (threshold // 2,))).fetchall()}
-        registered = {r[0]: r[1] for r in await (await conn.execute(REGISTRY_SQL)).fetchall()}
+        large = dict(await _fetch(conn, _COUNTS_SQL, (threshold // 2,)))
+        registered = dict(await _fetch(conn, REGISTRY_SQL))
         for key in registered:
             if key in large:
                 plan.kept.append(key)
@@ -101,15 +104,20 @@ async def aensure_vector_indexes(
         todo = {k: n for k, n in large.items() if n >= threshold and k not in registered}
         if not todo:
             return plan
-        dims_row = await (
-            await conn.execute(f"SELECT vector_dims(vector) FROM {COLLECTION} LIMIT 1")
-        ).fetchone()
-        dims = int(dims_row[0]) if dims_row else 0
+        dims = int((await _fetch(conn, f"SELECT vector_dims(vector) FROM {COLLECTION} LIMIT 1"))[0][0])
         for key, rows in sorted(todo.items()):
             plan.created[key] = rows
             if not dry_run:
                 await _abuild(conn, key, dims, rows)
     return plan
+
+
+async def _fetch(conn: Any, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows as tuples, whatever row factory the caller's pool uses."""
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query.encode(), params)
+    rows: list[tuple[Any, ...]] = await cur.fetchall()
+    return rows
 
 
 async def _abuild(conn: Any, key: str, dims: int, rows: int) -> None:

@@ -120,8 +120,47 @@ async def _erase(scope: str, entity: str, as_json: bool, server: str | None, ser
         console.print(escape(f"nothing was stored for {report.scope} {report.entity_id!r}."))
 
 
+async def _vector_index(threshold: int | None, dry_run: bool, as_json: bool) -> None:
+    from ..brain.vector_indexes import aensure_vector_indexes
+    from ..settings import get_settings
+
+    limit = threshold or get_settings().vector_index_threshold
+    async with open_stores(sessions=False) as stores:
+        with console.status("building approximate indexes (saves and searches go on meanwhile)"):
+            plan = await aensure_vector_indexes(stores.service.admin_pool, threshold=limit, dry_run=dry_run)
+    if as_json:
+        console.print_json(json.dumps({"threshold": limit, "dry_run": dry_run, **plan.__dict__}))
+        return
+    verb = "would build" if dry_run else "built"
+    for key, rows in plan.created.items():
+        console.print(escape(f"{verb} an approximate index for {key} ({rows:,} memories)"))
+    for key in plan.dropped:
+        console.print(
+            escape(f"{'would drop' if dry_run else 'dropped'} the index of {key} (below {limit // 2:,})")
+        )
+    console.print(f"{len(plan.kept)} index(es) kept; tenants under {limit:,} memories are searched exactly.")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the `reconcile` and `erase` commands to `app`."""
+    """Add the `reconcile`, `erase` and `vector-index` commands to `app`."""
+
+    @app.command("vector-index")
+    def vector_index(
+        threshold: Annotated[
+            int | None,
+            typer.Option(
+                "--threshold", min=1, help="Tenant size that gets an index (BRAIN_VECTOR_INDEX_THRESHOLD)."
+            ),
+        ] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would change.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    ) -> None:
+        """Give each large tenant an approximate (HNSW) vector index; drop those of shrunk tenants.
+
+        Small tenants are always searched exactly. Builds run CONCURRENTLY, so agents keep saving
+        and searching; run it as the owner role after a bulk import, or from cron.
+        """
+        run(_vector_index(threshold, dry_run, as_json))
 
     @app.command()
     def reconcile(

@@ -78,3 +78,9 @@ def open_sync_pool(
     )
     pool.open(wait=True, timeout=30)
     return pool
+
+
+#: For a transaction whose loss in a crash is harmless because a durable earlier one lets it be
+#: redone (the save protocol's Mem0 write and its last transaction): its COMMIT does not wait for
+#: the disk. WAL is flushed in order, so a crash can only lose a suffix of such commits.
+ASYNC_COMMIT_SQL = "SELECT set_config('synchronous_commit', 'off', true)"
