@@ -201,6 +201,8 @@ async def test_app_role_cannot_read_change_or_bypass_the_key(
         ),
         ("rewrite the index registry", "UPDATE brain_vector_indexes SET dims = 3"),
         ("empty the index registry", "DELETE FROM brain_vector_indexes"),
+        ("forge BM25 statistics", "UPDATE brain_tenant_stats SET docs = 1"),
+        ("plant BM25 statistics", "INSERT INTO brain_tenant_stats VALUES ('user', 'bob', 1, 1)"),
         ("build an index on Mem0's table", "CREATE INDEX evil ON brain_mem0 ((payload->>'data'))"),
     ]
     async with await psycopg.AsyncConnection.connect(app_url, autocommit=True) as conn:
@@ -327,6 +329,9 @@ async def test_signed_tenant_sees_only_itself_and_cannot_write_others(
         seen = await _rows(conn)
         assert seen["brain_memories"] == [ALICE] and seen["brain_mem0"] == [ALICE], seen
         assert BOB not in json.dumps(seen)
+        ATTACKS.append("signed alice: read bob's BM25 statistics")
+        stats = await (await conn.execute("SELECT entity_id FROM brain_tenant_stats")).fetchall()
+        assert [r[0] for r in stats] == ["alice"]
         for statement in (
             "UPDATE brain_memories SET content = 'pwned' WHERE entity_id = 'bob'",
             'UPDATE brain_mem0 SET payload = payload || \'{"data": "pwned"}\''

@@ -39,8 +39,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from psycopg import AsyncConnection
-
 from .errors import MemoryValidationError
 
 SearchMode = Literal["vector", "keyword", "hybrid"]
@@ -117,6 +115,10 @@ class RankedHit:
 #         it still meets "painted a sunrise". Only then: for a query whose language is known, the
 #         other languages' stemmers would keep its stop words (French "que" is a Spanish word);
 #   docs  the caller's synced rows (tenant filter first: the (scope, entity_id, slug) btree);
+#   stats N and the average length from the tenant's row of brain_tenant_stats (migration v8,
+#         kept by triggers), not from reading every tsvector of the tenant: the cost of a search
+#         no longer grows with the tenant. It counts the tenant's rows in every sync state and
+#         every category (a category filter no longer narrows N: idf is the tenant's);
 #   hits  (row, lexeme, tf) for rows containing a query lexeme; the `@@` pre-filter lets the GIN
 #         index skip rows that share no lexeme, so large tenants do not unnest every row;
 #   df    document frequency per lexeme within the tenant (a row holding none of the lexemes
@@ -143,7 +145,9 @@ WITH q AS (
     WHERE scope = %(scope)s AND entity_id = %(entity)s AND sync_state = 'synced'
       AND (%(category)s::text IS NULL OR category = %(category)s)
 ), stats AS (
-    SELECT count(*)::float8 AS n, greatest(avg(length(tsv)), 1)::float8 AS avgdl FROM docs
+    SELECT greatest(coalesce(max(docs), 0), 1)::float8 AS n,
+           greatest(coalesce(max(lexemes)::float8 / nullif(max(docs), 0), 1), 1) AS avgdl
+    FROM brain_tenant_stats WHERE scope = %(scope)s AND entity_id = %(entity)s
 ), hits AS (
     SELECT d.memory_id, d.slug, u.lexeme, coalesce(array_length(u.positions, 1), 1)::float8 AS tf,
            length(d.tsv)::float8 AS dl
@@ -173,7 +177,9 @@ def keyword_query(
     category: str | None = None,
     options: RetrievalOptions | None = None,
 ) -> tuple[bytes, dict[str, Any]]:
-    """The BM25 statement and its parameters (see `akeyword_search`)."""
+    """The BM25 statement over one entity's synced memories that share a lexeme with `query`, and its
+    parameters; run it in a transaction for that tenant and map the rows with `keyword_hits`
+    (best first; none when the query has no indexable word, e.g. only stop words)."""
     opts = options or RetrievalOptions()
     params = {"query": query, "scope": scope, "entity": entity, "category": category,
               "k1": opts.bm25_k1, "b": opts.bm25_b, "limit": limit}  # fmt: skip
@@ -183,35 +189,6 @@ def keyword_query(
 def keyword_hits(rows: Sequence[Any]) -> list[RankedHit]:
     """The rows of the BM25 statement as ranked hits."""
     return [RankedHit(_col(r, "memory_id", 0), float(_col(r, "score", 2)), _col(r, "slug", 1)) for r in rows]
-
-
-async def akeyword_search(
-    conn: AsyncConnection[Any],
-    scope: str,
-    entity: str,
-    query: str,
-    *,
-    limit: int,
-    category: str | None = None,
-    options: RetrievalOptions | None = None,
-) -> list[RankedHit]:
-    """BM25-ranked synced memories of one entity that share at least one lexeme with `query`.
-
-    Args:
-        conn: a connection to the migrated database.
-        scope: the validated scope.
-        entity: the normalised entity id.
-        query: the validated query text.
-        limit: the most hits to return.
-        category: only memories of this category, if given.
-        options: BM25 parameters.
-
-    Returns:
-        Hits best first; empty when the query has no indexable word (e.g. only stop words).
-    """
-    statement, params = keyword_query(scope, entity, query, limit=limit, category=category, options=options)
-    cur = await conn.execute(statement, params)
-    return keyword_hits(await cur.fetchall())
 
 
 def rrf_fuse(

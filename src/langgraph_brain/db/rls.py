@@ -212,10 +212,12 @@ async def acheck_tenant_key(conn: AsyncConnection[Any], key: bytes) -> bool:
     return bool(row is not None and _first(row))
 
 
-#: Tables only the owner writes: the approximate-index registry (`brain maintenance index`) and
+#: Tables only the owner writes: the approximate-index registry (`brain vector-index`), BM25's
+#: per-tenant statistics (its triggers run as the owner) and
 #: the version tables of every migration list (brain, checkpointer, LangGraph's checkpoints, auth).
 READ_ONLY_FOR_APP = (
     "brain_vector_indexes",
+    "brain_tenant_stats",
     "brain_migrations",
     "brain_checkpointer_migrations",
     "checkpoint_migrations",
