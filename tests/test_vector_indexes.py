@@ -97,6 +97,11 @@ async def test_large_tenant_gets_an_index_that_search_uses_small_stays_exact(ser
     # A category filter still fills k through the index (iterative scan), and only that category.
     goals = await service.asearch("company", "bigco", "payroll routine", k=5, mode="vector", category="goal")
     assert len(goals) == 5 and all(h.category == "goal" for h in goals)
+    # Hybrid on a large tenant: the keyword side re-scores the vector side's candidates only.
+    hybrid = await service.asearch("company", "bigco", "payroll routine", k=5, mode="hybrid")
+    assert len(hybrid) == 5 and {h.slug for h in hybrid} <= {f"note-{i}" for i in range(80)}
+    vector_top = await service.asearch("company", "bigco", "payroll routine", k=40, mode="vector")
+    assert {h.slug for h in hybrid} <= {h.slug for h in vector_top} | {f"note-{i}" for i in range(80)}
     # The small tenant has no index and is searched exactly.
     small = await service.asearch("company", "smallco", "small fact", k=10, mode="vector")
     assert {h.slug for h in small} == {f"s-{i}" for i in range(5)}

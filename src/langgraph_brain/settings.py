@@ -81,7 +81,7 @@ class BrainSettings(BaseSettings):
         ),
     )
     vector_index_threshold: int = Field(
-        default=20_000,
+        default=5_000,
         ge=1,
         validation_alias="BRAIN_VECTOR_INDEX_THRESHOLD",
         description="Memories a tenant needs before `brain vector-index` gives it an approximate index.",

@@ -113,6 +113,8 @@ async def open_memory_service(
             stack.push_async_callback(database.aclose)
         embeddings = embeddings or settings_embeddings(settings)
         index = await acreate_index(settings, database.url, embeddings)
+        if hasattr(index, "async_pool"):  # Mem0 OSS: search on the application's pool (same role)
+            index.async_pool = database.pool
         service = MemoryService(
             database.pool,
             index,

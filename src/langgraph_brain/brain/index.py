@@ -63,6 +63,10 @@ class MemoryIndex(Protocol):
         """Store `content` (no LLM inference) and return the new memory id."""
         ...
 
+    def approximate(self, entity_key: str) -> bool:
+        """Whether searches of this entity use an approximate index (a large tenant)."""
+        ...
+
     async def aembed_document(self, content: str) -> list[float] | None:
         """The document vector `aadd`/`aupdate` would store, or None if the index embeds remotely."""
         ...

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
+from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
 from ..db.pool import ASYNC_COMMIT_SQL, DEFAULT_POOL_TIMEOUT
-from ..db.rls import apply_bound_tenant, bound_tenant, pipelined, sees_every_row
+from ..db.rls import TENANT_SQL, apipelined, apply_bound_tenant, bound_tenant, pipelined, sees_every_row
 from ..settings import disable_mem0_telemetry
 from .errors import BrainConfigurationError
 from .index import IndexHit, IndexItem, IndexMemoryMissing
@@ -22,7 +23,8 @@ from .vector_indexes import (
     EF_SEARCH,
     REGISTRY_SQL,
     REGISTRY_TTL,
-    approximate_search_sql,
+    rows_to_hits,
+    search_statement,
 )
 
 
@@ -56,6 +58,8 @@ class Mem0OSSIndex:
         self._sees_every_tenant: bool | None = None  # probed on the first unbound call
         self._registry: dict[str, int] = {}  # Mem0 key -> dims of its approximate index
         self._registry_read_at = float("-inf")
+        #: The application's async pool (same role): searches run there when set (the factory sets it).
+        self.async_pool: Any | None = None
         #: Seconds between reads of the approximate-index registry (`vector_indexes`).
         self.registry_ttl = REGISTRY_TTL
 
@@ -143,6 +147,10 @@ class Mem0OSSIndex:
         await self._scoped(entity_key)
         return (await self.aadd_many([(content, entity_key, metadata, vector)]))[0]
 
+    def approximate(self, entity_key: str) -> bool:
+        """Whether the registry (as last read, see `registry_ttl`) gives this tenant an HNSW index."""
+        return entity_key in self._registry
+
     async def aembed_document(self, content: str) -> list[float] | None:
         return (await self.embeddings.aembed_documents([content]))[0]
 
@@ -169,6 +177,7 @@ class Mem0OSSIndex:
 
     def _write_many_sync(self, rows: list[tuple[Any, ...]]) -> None:
         with self._sync_pool.connection() as conn, pipelined(conn):
+            conn.execute(ASYNC_COMMIT_SQL)  # the brain rows are durable; see protocol.save_locked
             conn.cursor().executemany(INSERT_SQL, rows)
             conn.commit()
 
@@ -216,57 +225,54 @@ class Mem0OSSIndex:
         self, vector: list[float], *, entity_key: str, k: int, category: str | None = None
     ) -> list[IndexHit]:
         await self._scoped(entity_key)
-        return await asyncio.to_thread(self._search_sync, vector, entity_key, k, category)
+        if self.async_pool is None:
+            return await asyncio.to_thread(self._search_sync, vector, entity_key, k, category)
+        # On the event loop's pool: no thread hop, and BEGIN, the tenant, the search and COMMIT
+        # travel in one round trip (the sync pool's check costs one more).
+        tenant = bound_tenant()
+        async with self.async_pool.connection() as conn, apipelined(conn):
+            if self._registry_stale():
+                await self._aread_registry(conn)
+            dims = self._registry.get(entity_key)
+            query, params = search_statement(vector, entity_key, k, category, dims)
+            async with conn.transaction():
+                if tenant is not None:
+                    await conn.execute(TENANT_SQL, tenant.params())
+                if dims:
+                    await conn.execute(APPROXIMATE_SETTINGS_SQL, (str(max(EF_SEARCH, 4 * k)),))
+                cur = conn.cursor(row_factory=tuple_row)
+                await cur.execute(query, params)
+            rows = await cur.fetchall()
+        return rows_to_hits(rows, approximate=bool(dims))
 
     def _search_sync(
         self, vector: list[float], entity_key: str, k: int, category: str | None
     ) -> list[IndexHit]:
-        """Mem0's pgvector search statement (same SQL, same score), issued here so that it and
-        the COMMIT that ends the tenant's transaction share one round trip: with the check's
-        BEGIN + tenant settings, a search costs the two round trips it cost before RLS covered
-        this table (liveness check, query). A tenant with its own approximate index is asked
-        through it (`vector_indexes`)."""
+        """`asearch_vector` on the sync pool (an index built without an async pool), whose check
+        callback begins the tenant's transaction."""
         with self._sync_pool.connection() as conn:
-            dims = self._approximate_dims(conn, entity_key)
+            if self._registry_stale():
+                self._registry = dict(conn.execute(REGISTRY_SQL).fetchall())
+                self._registry_read_at = time.monotonic()
+            dims = self._registry.get(entity_key)
+            query, params = search_statement(vector, entity_key, k, category, dims)
             with pipelined(conn):
                 if dims:
                     conn.execute(APPROXIMATE_SETTINGS_SQL, (str(max(EF_SEARCH, 4 * k)),))
-                    params: list[Any] = [vector] + ([category] if category is not None else []) + [vector, k]
-                    cur = conn.execute(approximate_search_sql(entity_key, dims, category is not None), params)
-                else:
-                    where = "payload->>'user_id' = %s"
-                    params = [vector, entity_key]
-                    if category is not None:
-                        where += " AND payload->>'category' = %s"
-                        params.append(category)
-                    params.append(k)
-                    query = (
-                        f"SELECT id::text, vector <=> %s::vector AS distance, payload FROM {COLLECTION}"
-                        f" WHERE {where} ORDER BY distance LIMIT %s"
-                    )
-                    cur = conn.execute(query.encode(), params)
+                cur = conn.execute(query, params)
                 conn.commit()
             rows = cur.fetchall()
-        if dims:  # iterative scans may return rows slightly out of order
-            rows.sort(key=lambda r: r[1])
-        return [
-            IndexHit(
-                memory_id=str(memory_id),
-                score=max(0.0, 1.0 - float(distance)),
-                content=str((payload or {}).get("data", "")),
-                metadata=dict(payload or {}),
-            )
-            for memory_id, distance, payload in rows
-        ]
+        return rows_to_hits(rows, approximate=bool(dims))
 
-    def _approximate_dims(self, conn: Any, entity_key: str) -> int | None:
-        """The dims of `entity_key`'s approximate index, if the registry (re-read every
-        `registry_ttl` seconds, on a connection the caller holds) lists one."""
-        now = time.monotonic()
-        if now - self._registry_read_at >= self.registry_ttl:
-            self._registry = {key: int(dims) for key, dims in conn.execute(REGISTRY_SQL).fetchall()}
-            self._registry_read_at = now
-        return self._registry.get(entity_key)
+    def _registry_stale(self) -> bool:
+        return time.monotonic() - self._registry_read_at >= self.registry_ttl
+
+    async def _aread_registry(self, conn: Any) -> None:
+        """Re-read which tenants have an approximate index (`vector_indexes`), in autocommit."""
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(REGISTRY_SQL)
+        self._registry = {key: int(dims) for key, dims in await cur.fetchall()}
+        self._registry_read_at = time.monotonic()
 
     async def alist(self, *, entity_key: str | None = None, brain_id: int | None = None) -> list[IndexHit]:
         await self._scoped(entity_key)

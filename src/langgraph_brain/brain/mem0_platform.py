@@ -35,6 +35,10 @@ class Mem0PlatformIndex:
             raise RuntimeError(f"Mem0 platform add returned {result!r}")
         return str(items[0]["id"])
 
+    def approximate(self, entity_key: str) -> bool:
+        """The platform's index is its own business; the brain treats every tenant alike."""
+        return False
+
     async def aembed_document(self, content: str) -> list[float] | None:
         """None: the platform embeds with its own model."""
         return None

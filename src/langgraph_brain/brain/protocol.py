@@ -189,9 +189,15 @@ async def save_locked(
     metadata: dict[str, Any] | NotProvided = NOT_PROVIDED,
     actor: Actor | None = None,
     reason: str | None = None,
+    embedding: Awaitable[list[float] | None] | None = None,
 ) -> SaveResult:
-    """Steps 2-5 of a save on `conn`, which holds the key lock (step 1); see `plan_save`."""
-    embedding: asyncio.Future[list[float] | None] | None = None
+    """Steps 2-5 of a save on `conn`, which holds the key lock (step 1); see `plan_save`.
+
+    `embedding`: the content's document vector being computed since before the lock was taken
+    (`MemoryService.asave` starts it, so the engine works while the lock and the row's commit
+    travel). Without one, the embedding starts once the write is decided and overlaps its COMMIT.
+    """
+    future = None if embedding is None else asyncio.ensure_future(embedding)
     try:
         async with steps.tenancy.transaction(conn, scope, entity):
             row = await fetchone(conn, SELECT_ROW_FOR_UPDATE_SQL, (scope, entity, slug))
@@ -200,17 +206,17 @@ async def save_locked(
                 assert row is not None
                 return SaveResult("unchanged", scope, entity, slug, row["version"], row["memory_id"])
             write = await conn.execute(*plan.statement(scope, entity, slug, content, actor, reason))
-            # The embedding (CPU, on the engine's thread) overlaps the write and its COMMIT.
-            embedding = asyncio.ensure_future(steps.index.aembed_document(content))
+            if future is None:
+                future = asyncio.ensure_future(steps.index.aembed_document(content))
         # Read after the commit: in pipeline mode the write and COMMIT travel in one round trip.
         row = await write.fetchone()
         assert row is not None
         # The pending row is committed: from here on a crash loses nothing.
         await fault(steps, "after_row_commit")
-        vector = await embedding
+        vector = await future
     finally:
-        if embedding is not None and not embedding.done():
-            embedding.cancel()
+        if future is not None and not future.done():
+            future.cancel()
     memory_id = await push(steps, row, inserted=plan.write == "insert", vector=vector)
     await fault(steps, "after_index_write")
     await fault(steps, "before_mark")

@@ -144,6 +144,7 @@ WITH q AS (
     FROM brain_memories
     WHERE scope = %(scope)s AND entity_id = %(entity)s AND sync_state = 'synced'
       AND (%(category)s::text IS NULL OR category = %(category)s)
+      AND (%(within)s::uuid[] IS NULL OR memory_id = ANY(%(within)s::uuid[]))
 ), stats AS (
     SELECT greatest(coalesce(max(docs), 0), 1)::float8 AS n,
            greatest(coalesce(max(lexemes)::float8 / nullif(max(docs), 0), 1), 1) AS avgdl
@@ -176,13 +177,16 @@ def keyword_query(
     limit: int,
     category: str | None = None,
     options: RetrievalOptions | None = None,
+    within: Sequence[str] | None = None,
 ) -> tuple[bytes, dict[str, Any]]:
     """The BM25 statement over one entity's synced memories that share a lexeme with `query`, and its
     parameters; run it in a transaction for that tenant and map the rows with `keyword_hits`
-    (best first; none when the query has no indexable word, e.g. only stop words)."""
+    (best first; none when the query has no indexable word, e.g. only stop words). `within`
+    limits scoring to these Mem0 ids (a large tenant's vector candidates); idf stays the tenant's."""
     opts = options or RetrievalOptions()
     params = {"query": query, "scope": scope, "entity": entity, "category": category,
-              "k1": opts.bm25_k1, "b": opts.bm25_b, "limit": limit}  # fmt: skip
+              "k1": opts.bm25_k1, "b": opts.bm25_b, "limit": limit,
+              "within": None if within is None else list(within)}  # fmt: skip
     return KEYWORD_SQL.encode(), params
 
 

@@ -63,11 +63,20 @@ async def arank(
     # but high in the other.
     opts = searcher.retrieval
     depth = max(k, opts.candidates)
-    with tenancy.bind_index(scope, entity):  # gather's tasks copy the bound tenant
-        vector_hits, keyword = await asyncio.gather(
-            index.asearch(query, entity_key=key, k=depth, category=category),
-            akeyword(searcher, scope, entity, query, depth, category),
-        )
+    if index.approximate(key):
+        # A large tenant (it has its own approximate index): BM25 over every row that shares a word
+        # with the query would cost in proportion to the tenant, so the keyword side only re-scores
+        # the vector side's candidates, a wider set of them. Keyword-only matches are given up.
+        with tenancy.bind_index(scope, entity):
+            vector_hits = await index.asearch(query, entity_key=key, k=depth * 4, category=category)
+        within = [h.memory_id for h in vector_hits]
+        keyword = await akeyword(searcher, scope, entity, query, depth, category, within=within)
+    else:
+        with tenancy.bind_index(scope, entity):  # gather's tasks copy the bound tenant
+            vector_hits, keyword = await asyncio.gather(
+                index.asearch(query, entity_key=key, k=depth, category=category),
+                akeyword(searcher, scope, entity, query, depth, category),
+            )
     vector = [RankedHit(h.memory_id, h.score, h.metadata.get("slug")) for h in vector_hits]
     weights = [opts.vector_weight, opts.keyword_weight]
     if opts.fusion == "rrf":
@@ -83,11 +92,18 @@ async def arank(
 
 
 async def akeyword(
-    searcher: Searcher, scope: Scope, entity: str, query: str, limit: int, category: str | None
+    searcher: Searcher,
+    scope: Scope,
+    entity: str,
+    query: str,
+    limit: int,
+    category: str | None,
+    *,
+    within: Sequence[str] | None = None,
 ) -> list[RankedHit]:
     """BM25 candidates from Postgres full-text search, in a transaction for this tenant."""
     statement, params = keyword_query(
-        scope, entity, query, limit=limit, category=category, options=searcher.retrieval
+        scope, entity, query, limit=limit, category=category, options=searcher.retrieval, within=within
     )
     return keyword_hits(await searcher.tenancy.afetchall(scope, entity, statement, params))
 

@@ -26,12 +26,16 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
+from .index import IndexHit
 from .mem0_payload import COLLECTION
 
-DEFAULT_THRESHOLD = 20_000
+DEFAULT_THRESHOLD = 5_000
 REGISTRY_TTL = 30.0
-#: Candidates the HNSW graph walk keeps (pgvector's `hnsw.ef_search`); at least 4 x k.
-EF_SEARCH = 100
+#: Candidates the HNSW graph walk keeps (pgvector's `hnsw.ef_search`, default 40); at least 4 x k.
+EF_SEARCH = 200
+#: Graph quality at build (pgvector's `ef_construction`, default 64): near-duplicate memories
+#: (the same fact saved many times over) need a denser graph to keep recall.
+EF_CONSTRUCTION = 128
 
 REGISTRY_SQL = "SELECT index_key, dims FROM brain_vector_indexes"
 _COUNTS_SQL = (
@@ -127,8 +131,14 @@ async def _abuild(conn: Any, key: str, dims: int, rows: int) -> None:
     await conn.execute(
         sql.SQL(
             "CREATE INDEX CONCURRENTLY {name} ON {table} USING hnsw ((vector::vector({d})) vector_cosine_ops)"
-            " WHERE payload->>'user_id' = {key}"
-        ).format(name=name, table=sql.Identifier(COLLECTION), d=sql.Literal(dims), key=sql.Literal(key))
+            " WITH (ef_construction = {ef}) WHERE payload->>'user_id' = {key}"
+        ).format(
+            name=name,
+            table=sql.Identifier(COLLECTION),
+            d=sql.Literal(dims),
+            key=sql.Literal(key),
+            ef=sql.Literal(EF_CONSTRUCTION),
+        )
     )
     await conn.execute(
         "INSERT INTO brain_vector_indexes (index_key, index_name, dims, rows) VALUES (%s, %s, %s, %s)"
@@ -136,3 +146,39 @@ async def _abuild(conn: Any, key: str, dims: int, rows: int) -> None:
         " rows = EXCLUDED.rows, created_at = now()",
         (key, index_name(key), dims, rows),
     )
+
+
+def search_statement(
+    vector: list[float], entity_key: str, k: int, category: str | None, dims: int | None
+) -> tuple[Any, list[Any]]:
+    """Mem0's pgvector search (same SQL, same score), or through the tenant's own HNSW index when
+    the registry gives it one (`dims`)."""
+    if dims:
+        params: list[Any] = [vector] + ([category] if category is not None else []) + [vector, k]
+        return approximate_search_sql(entity_key, dims, category is not None), params
+    where = "payload->>'user_id' = %s"
+    params = [vector, entity_key]
+    if category is not None:
+        where += " AND payload->>'category' = %s"
+        params.append(category)
+    params.append(k)
+    query = (
+        f"SELECT id::text, vector <=> %s::vector AS distance, payload FROM {COLLECTION}"
+        f" WHERE {where} ORDER BY distance LIMIT %s"
+    )
+    return query.encode(), params
+
+
+def rows_to_hits(rows: list[Any], *, approximate: bool) -> list[IndexHit]:
+    """(id, distance, payload) rows of `search_statement` as hits, nearest first."""
+    if approximate:  # iterative scans may return rows slightly out of order
+        rows = sorted(rows, key=lambda r: r[1])
+    return [
+        IndexHit(
+            memory_id=str(memory_id),
+            score=max(0.0, 1.0 - float(distance)),
+            content=str((payload or {}).get("data", "")),
+            metadata=dict(payload or {}),
+        )
+        for memory_id, distance, payload in rows
+    ]
