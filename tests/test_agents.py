@@ -156,7 +156,10 @@ async def test_missing_identity_stops_the_run(service: MemoryService, saver: Any
 async def test_outage_is_reported_and_the_conversation_goes_on(database: Database, saver: Any) -> None:
     async with open_memory_service(database=database) as broken:
         assistant = create_assistant(broken, model="scripted", checkpointer=saver)
+        # Mem0's index unreachable: its pool closed, and searches sent there rather than to the
+        # application's pool (which the checkpointer's saver does not share, so turns still work).
         broken.index.sync_pool.close()  # type: ignore[attr-defined]
+        broken.index.async_pool = None  # type: ignore[attr-defined]
         config = _thread()
         out = await _say(assistant, "What is my name?", config, user_id="gus", company_id="acme")
         assert "reported a problem" in out[-1].text and "unavailable" in out[-1].text

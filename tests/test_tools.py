@@ -216,7 +216,9 @@ async def test_backend_outage_is_a_tool_message(database: Database) -> None:
     async with open_memory_service(database=database) as broken:
         await broken.asave("user", "frank", "note", "Frank likes tea.")
         # A real outage of Mem0's connection pool (not a fake): search and save must fail soft.
+        # Searches normally share the application's pool; send them to the closed one.
         broken.index.sync_pool.close()  # type: ignore[attr-defined]
+        broken.index.async_pool = None  # type: ignore[attr-defined]
         ctx = {"user_id": "frank", "company_id": "acme"}
         msg = await _call(broken, "search_user_memory", {"query": "tea"}, context=ctx)
         assert msg.status == "error" and "unavailable" in msg.content
