@@ -144,7 +144,7 @@ WITH q AS (
     FROM brain_memories
     WHERE scope = %(scope)s AND entity_id = %(entity)s AND sync_state = 'synced'
       AND (%(category)s::text IS NULL OR category = %(category)s)
-      AND (%(within)s::uuid[] IS NULL OR memory_id = ANY(%(within)s::uuid[]))
+      {within}
 ), stats AS (
     SELECT greatest(coalesce(max(docs), 0), 1)::float8 AS n,
            greatest(coalesce(max(lexemes)::float8 / nullif(max(docs), 0), 1), 1) AS avgdl
@@ -187,7 +187,10 @@ def keyword_query(
     params = {"query": query, "scope": scope, "entity": entity, "category": category,
               "k1": opts.bm25_k1, "b": opts.bm25_b, "limit": limit,
               "within": None if within is None else list(within)}  # fmt: skip
-    return KEYWORD_SQL.encode(), params
+    # Two statement texts rather than "%(within)s IS NULL OR ...": a prepared statement's generic
+    # plan cannot drop that test, and would plan every keyword search for the rare case.
+    clause = "" if within is None else "AND memory_id = ANY(%(within)s::uuid[])"
+    return KEYWORD_SQL.replace("{within}", clause).encode(), params
 
 
 def keyword_hits(rows: Sequence[Any]) -> list[RankedHit]:
