@@ -33,7 +33,13 @@ QUICK = [
         "--skip-stock",
     ],
     ["bench_rls.py", "--memories", "5000", "--entities", "50", "--queries", "100"],
-]
+    ["bench_engine.py", "--queries", "60"],
+    ["bench_load.py", "--memories", "4000", "--entities", "40", "--distinct", "300", "--queries", "40",
+     "--saves", "30"],
+    ["bench_import.py", "--memories", "300", "--entities", "10", "--mem0-sample", "60"],
+    ["bench_scale.py", "--others", "10000", "--sizes", "100,2000,10000", "--distinct", "500",
+     "--queries", "30", "--index", "--threshold", "1000"],
+]  # fmt: skip
 
 
 def main() -> None:
