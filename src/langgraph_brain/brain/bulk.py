@@ -190,7 +190,7 @@ async def _save_batch(
             await fault(service, "after_index_write")
             await fault(service, "before_mark")
             async with tenancy.transaction(conn, scope, entity):
-                await conn.execute(ASYNC_COMMIT_SQL)  # as in protocol.save_locked
+                await conn.execute(ASYNC_COMMIT_SQL)  # as in protocol.save
                 cursor = conn.cursor()
                 await cursor.executemany(
                     MARK_SYNCED_SQL,

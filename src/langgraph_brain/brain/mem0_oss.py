@@ -177,7 +177,7 @@ class Mem0OSSIndex:
 
     def _write_many_sync(self, rows: list[tuple[Any, ...]]) -> None:
         with self._sync_pool.connection() as conn, pipelined(conn):
-            conn.execute(ASYNC_COMMIT_SQL)  # the brain rows are durable; see protocol.save_locked
+            conn.execute(ASYNC_COMMIT_SQL)  # the brain rows are durable; see protocol.save
             conn.cursor().executemany(INSERT_SQL, rows)
             conn.commit()
 

@@ -38,9 +38,11 @@ from .rows import (
     MARK_SYNCED_SQL,
     SELECT_ROW_FOR_UPDATE_SQL,
     UPDATE_ROW_LOGGED_SQL,
+    Pool,
     Tenancy,
     add_history,
     fetchone,
+    key_lock,
 )
 from .validation import DEFAULT_CATEGORY, Scope
 
@@ -177,9 +179,9 @@ def plan_save(
     return SavePlan(status, "update", category, metadata, digest, not same or status == "created", row)
 
 
-async def save_locked(
+async def save(
     steps: Steps,
-    conn: AsyncConnection[Any],
+    pool: Pool,
     scope: Scope,
     entity: str,
     slug: str,
@@ -189,34 +191,54 @@ async def save_locked(
     metadata: dict[str, Any] | NotProvided = NOT_PROVIDED,
     actor: Actor | None = None,
     reason: str | None = None,
-    embedding: Awaitable[list[float] | None] | None = None,
 ) -> SaveResult:
-    """Steps 2-5 of a save on `conn`, which holds the key lock (step 1); see `plan_save`.
+    """Steps 1-5 of a save (arguments validated); see `plan_save`.
 
-    `embedding`: the content's document vector being computed since before the lock was taken
-    (`MemoryService.asave` starts it, so the engine works while the lock and the row's commit
-    travel). Without one, the embedding starts once the write is decided and overlaps its COMMIT.
+    The document embedding starts before the key lock and runs on the engine's thread while the
+    lock and the row's commit travel; a save that turns out unchanged spends it for nothing.
     """
-    future = None if embedding is None else asyncio.ensure_future(embedding)
+    embedding = asyncio.ensure_future(steps.index.aembed_document(content))
     try:
-        async with steps.tenancy.transaction(conn, scope, entity):
-            row = await fetchone(conn, SELECT_ROW_FOR_UPDATE_SQL, (scope, entity, slug))
-            plan = plan_save(scope, row, content, category, metadata)
-            if plan.status == "unchanged" and plan.write is None:
-                assert row is not None
-                return SaveResult("unchanged", scope, entity, slug, row["version"], row["memory_id"])
-            write = await conn.execute(*plan.statement(scope, entity, slug, content, actor, reason))
-            if future is None:
-                future = asyncio.ensure_future(steps.index.aembed_document(content))
-        # Read after the commit: in pipeline mode the write and COMMIT travel in one round trip.
-        row = await write.fetchone()
-        assert row is not None
-        # The pending row is committed: from here on a crash loses nothing.
-        await fault(steps, "after_row_commit")
-        vector = await future
+        async with key_lock(pool, scope, entity, slug) as conn:
+            return await _save_locked(
+                steps, conn, scope, entity, slug, content, embedding,
+                category=category, metadata=metadata, actor=actor, reason=reason,
+            )  # fmt: skip
     finally:
-        if future is not None and not future.done():
-            future.cancel()
+        if not embedding.done():
+            embedding.cancel()
+        elif not embedding.cancelled():
+            embedding.exception()  # an unchanged save never needed it, nor its failure
+
+
+async def _save_locked(
+    steps: Steps,
+    conn: AsyncConnection[Any],
+    scope: Scope,
+    entity: str,
+    slug: str,
+    content: str,
+    embedding: Awaitable[list[float] | None],
+    *,
+    category: str | NotProvided,
+    metadata: dict[str, Any] | NotProvided,
+    actor: Actor | None,
+    reason: str | None,
+) -> SaveResult:
+    """Steps 2-5 on `conn`, which holds the key lock (step 1)."""
+    async with steps.tenancy.transaction(conn, scope, entity):
+        row = await fetchone(conn, SELECT_ROW_FOR_UPDATE_SQL, (scope, entity, slug))
+        plan = plan_save(scope, row, content, category, metadata)
+        if plan.status == "unchanged" and plan.write is None:
+            assert row is not None
+            return SaveResult("unchanged", scope, entity, slug, row["version"], row["memory_id"])
+        write = await conn.execute(*plan.statement(scope, entity, slug, content, actor, reason))
+    # Read after the commit: in pipeline mode the write and COMMIT travel in one round trip.
+    row = await write.fetchone()
+    assert row is not None
+    # The pending row is committed: from here on a crash loses nothing.
+    await fault(steps, "after_row_commit")
+    vector = await embedding
     memory_id = await push(steps, row, inserted=plan.write == "insert", vector=vector)
     await fault(steps, "after_index_write")
     await fault(steps, "before_mark")

@@ -158,21 +158,11 @@ class MemoryService:
         content = validate_content(content, max_chars=self.max_content_chars)
         cat = category if isinstance(category, NotProvided) else validate_category(category, checked_scope)
         meta = metadata if isinstance(metadata, NotProvided) else validate_metadata(metadata)
-        # The embedding starts now and runs on the engine's thread while the lock is taken and the
-        # row committed; a save that turns out unchanged has spent one embedding for nothing.
-        embedding = asyncio.ensure_future(self.index.aembed_document(content))
         with protocol.storage_errors(protocol.SAVE_FAILED_TEMPLATE, slug=slug):
-            try:
-                async with key_lock(self.pool, checked_scope, entity, slug) as conn:
-                    return await protocol.save_locked(
-                        self, conn, checked_scope, entity, slug, content,
-                        category=cat, metadata=meta, actor=actor, reason=reason, embedding=embedding,
-                    )  # fmt: skip
-            finally:
-                if not embedding.done():
-                    embedding.cancel()
-                elif not embedding.cancelled():
-                    embedding.exception()  # an unchanged save never needed it, nor its failure
+            return await protocol.save(
+                self, self.pool, checked_scope, entity, slug, content,
+                category=cat, metadata=meta, actor=actor, reason=reason,
+            )  # fmt: skip
 
     async def asave_many(
         self,
