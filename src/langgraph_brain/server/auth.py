@@ -25,6 +25,8 @@ A run that names a different `user_id` / `company_id` in its context or configur
 the namespaces `("user", <own id>, …)` and `("company", <own company>, …)`. Admin keys may do
 anything. LangGraph Studio's built-in user (`is_studio_user`) gets no identity: outside open mode
 it may only read assistants; set `disable_studio_auth` so Studio sends your credentials instead.
+`GET /brain/ui` (the inspector page's shell, no data) is served without credentials to a user of
+kind `UI_SHELL_KIND` with no identity, which every handler here refuses.
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ logger = logging.getLogger("langgraph_brain.auth")
 auth = Auth()
 
 OPEN_USER_KIND = "langgraph-brain-open"
+#: GET /brain/ui, the inspector page's HTML shell (no data in it), is served without credentials:
+#: a browser cannot send a Bearer header when it navigates; the page's script then calls the API
+#: with the key the person types.
+UI_SHELL_PATH = "/brain/ui"
+#: The caller of the shell: no identity, not authenticated; no handler treats this kind as a user.
+UI_SHELL_KIND = "langgraph-brain-ui-shell"
 #: How long the "is authentication required?" answer is reused (auto mode flips within this).
 _MODE_TTL_SECONDS = 5.0
 _state: dict[str, Any] = {}
@@ -181,8 +189,14 @@ def _from_jwt(token: str, settings: BrainSettings) -> dict[str, Any]:
 
 
 @auth.authenticate
-async def authenticate(authorization: str | None, headers: dict[bytes, bytes]) -> Auth.types.MinimalUserDict:
+async def authenticate(
+    authorization: str | None, headers: dict[bytes, bytes], path: str = "", method: str = ""
+) -> Auth.types.MinimalUserDict:
     """Resolve the caller from an API key or a JWT; 401 with a reason otherwise."""
+    if path == UI_SHELL_PATH and method in ("GET", "HEAD"):
+        # Exactly this path and these methods (the server matches routes on the same decoded path).
+        shell = {"identity": "", "kind": UI_SHELL_KIND, "is_authenticated": False, "permissions": []}
+        return shell  # type: ignore[return-value]
     settings = get_settings()
     credential = _credential(authorization, headers)
     if credential:
@@ -357,4 +371,12 @@ async def aclose() -> None:
         await pool.close()
 
 
-__all__ = ["OPEN_USER_KIND", "aclose", "auth", "auth_required", "authenticate"]
+__all__ = [
+    "OPEN_USER_KIND",
+    "UI_SHELL_KIND",
+    "UI_SHELL_PATH",
+    "aclose",
+    "auth",
+    "auth_required",
+    "authenticate",
+]
