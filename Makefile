@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit unit-external bench clean
+.PHONY: install browser demo test lint typecheck unit unit-external bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,12 +25,25 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+# Debian's chromium + chromium-driver for the inspector page's browser test (never a downloaded
+# browser). Installed with apt-get (sudo when not root) only when missing; without apt-get it says
+# so, and fails in CI, where tests/test_inspector_page.py would fail anyway.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	else \
+	  echo "make browser: no apt-get; install chromium and chromedriver for tests/test_inspector_page.py" >&2; \
+	  [ -z "$$CI" ]; \
+	fi
+
+unit: install browser
 	$(BIN)/pytest -q
 
 # The same suite against a throwaway server set up like a managed Postgres: TCP with passwords,
 # a non-superuser owner role, pgvector pre-installed by the operator (see tests/external_pg.py).
-unit-external: install
+unit-external: install browser
 	$(BIN)/python tests/external_pg.py $(BIN)/pytest -q
 
 test: lint typecheck unit unit-external
