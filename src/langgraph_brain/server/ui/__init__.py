@@ -10,10 +10,10 @@ Memories are text anyone may have written: the script puts them into the page wi
 only, and the response's Content-Security-Policy allows the page's own inline script and style
 (by hash) and requests to this server, nothing else, so markup inside a memory stays text.
 
-The HTTP app includes `ui_routes`:
+The HTTP app (`langgraph_brain.server.api.app`) includes `routes`:
 
-    from langgraph_brain.server.ui import ui_routes
-    app = Starlette(routes=[*api_routes, *ui_routes])
+    from langgraph_brain.server import ui
+    app = Starlette(routes=[*api_routes, *ui.routes])
 """
 
 from __future__ import annotations
@@ -77,6 +77,6 @@ async def inspector_page(request: Request) -> HTMLResponse:
 
 
 #: The page's routes (GET, and HEAD which Starlette adds), for the HTTP app's route list.
-ui_routes: list[BaseRoute] = [Route(UI_PATH, inspector_page, methods=["GET"], name="brain-ui")]
+routes: list[BaseRoute] = [Route(UI_PATH, inspector_page, methods=["GET"], name="brain-ui")]
 
-__all__ = ["PAGE_FILE", "UI_PATH", "inspector_page", "page", "ui_routes"]
+__all__ = ["PAGE_FILE", "UI_PATH", "inspector_page", "page", "routes"]
