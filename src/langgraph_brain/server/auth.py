@@ -61,6 +61,10 @@ OPEN_USER_KIND = "langgraph-brain-open"
 UI_SHELL_PATH = "/brain/ui"
 #: The caller of the shell: no identity, not authenticated; no handler treats this kind as a user.
 UI_SHELL_KIND = "langgraph-brain-ui-shell"
+#: GET /brain/health without credentials (a load balancer's probe) passes as a user with no
+#: identity that every handler here refuses; the health route shows such callers the status only.
+HEALTH_PATH = "/brain/health"
+PROBE_USER_KIND = "langgraph-brain-probe"
 #: How long the "is authentication required?" answer is reused (auto mode flips within this).
 _MODE_TTL_SECONDS = 5.0
 _state: dict[str, Any] = {}
@@ -199,6 +203,9 @@ async def authenticate(
         return shell  # type: ignore[return-value]
     settings = get_settings()
     credential = _credential(authorization, headers)
+    if credential is None and path == HEALTH_PATH and method == "GET":
+        probe = {"identity": "", "kind": PROBE_USER_KIND, "is_authenticated": False, "permissions": []}
+        return probe  # type: ignore[return-value]
     if credential:
         if credential.startswith(KEY_PREFIX):
             return await _from_api_key(credential, settings)  # type: ignore[return-value]
@@ -372,7 +379,9 @@ async def aclose() -> None:
 
 
 __all__ = [
+    "HEALTH_PATH",
     "OPEN_USER_KIND",
+    "PROBE_USER_KIND",
     "UI_SHELL_KIND",
     "UI_SHELL_PATH",
     "aclose",

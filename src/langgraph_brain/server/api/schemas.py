@@ -1,0 +1,126 @@
+"""Request bodies (pydantic, unknown fields refused) and the JSON shapes the routes return."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from langgraph_brain.brain.models import HistoryEntry, MemoryRecord, SaveResult, SearchHit
+from langgraph_brain.brain.validation import MAX_K
+
+#: Most items one bulk request may carry (the 1 MiB body limit usually binds first).
+MAX_BULK_ITEMS = 1000
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class PutMemory(_Body):
+    """PUT /brain/memories/{scope}/{slug}: create or replace one memory."""
+
+    content: str = Field(description="The fact to remember, one or two sentences.")
+    category: str | None = Field(
+        default=None, description="Omitted keeps the memory's category (new: 'fact'); null sets the default."
+    )
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Omitted keeps the memory's metadata (new: {}); null sets {}."
+    )
+    reason: str | None = Field(default=None, max_length=500, description="Why, recorded in the history.")
+
+
+class SearchRequest(_Body):
+    """POST /brain/search/{scope}."""
+
+    query: str = Field(description="What to look for, in any language.")
+    mode: Literal["hybrid", "vector", "keyword"] | None = Field(
+        default=None, description="Default: the server's BRAIN_SEARCH_MODE (hybrid)."
+    )
+    k: int = Field(default=5, ge=1, le=MAX_K, description="How many hits, 1..100.")
+    category: str | None = Field(default=None, description="Only memories of this category.")
+    min_score: float | None = Field(
+        default=None, description="Drop hits scoring below this (scores compare within one mode only)."
+    )
+
+
+class BulkItem(_Body):
+    """One memory of a bulk save; scope and entity come from the route and the caller."""
+
+    slug: str
+    content: str
+    category: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class BulkRequest(_Body):
+    """POST /brain/memories/{scope}/bulk."""
+
+    items: list[BulkItem] = Field(max_length=MAX_BULK_ITEMS, description=f"At most {MAX_BULK_ITEMS} items.")
+
+
+def provided(model: BaseModel, name: str) -> bool:
+    """Whether the body named `name` (omitted and null mean different things for saves)."""
+    return name in model.model_fields_set
+
+
+def memory_json(record: MemoryRecord) -> dict[str, Any]:
+    """The API's Memory object."""
+    return {
+        "scope": record.scope,
+        "entity_id": record.entity_id,
+        "slug": record.slug,
+        "content": record.content,
+        "category": record.category,
+        "metadata": record.metadata,
+        "version": record.version,
+        "sync_state": record.sync_state,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+    }
+
+
+def save_json(result: SaveResult) -> dict[str, Any]:
+    """The answer to a save: what happened and the version now stored."""
+    return {
+        "status": result.status,
+        "scope": result.scope,
+        "entity_id": result.entity_id,
+        "slug": result.slug,
+        "version": result.version,
+        "synced": result.memory_id is not None,
+    }
+
+
+def hit_json(hit: SearchHit) -> dict[str, Any]:
+    """One search hit."""
+    return hit.as_dict()
+
+
+def history_json(entry: HistoryEntry) -> dict[str, Any]:
+    """One entry of a memory's correction log."""
+    return {
+        "action": entry.action,
+        "slug": entry.slug,
+        "version": entry.version,
+        "old_content": entry.old_content,
+        "new_content": entry.new_content,
+        "category": entry.category,
+        "actor": entry.actor,
+        "reason": entry.reason,
+        "created_at": entry.created_at.isoformat(),
+    }
+
+
+__all__ = [
+    "MAX_BULK_ITEMS",
+    "BulkItem",
+    "BulkRequest",
+    "PutMemory",
+    "SearchRequest",
+    "history_json",
+    "hit_json",
+    "memory_json",
+    "provided",
+    "save_json",
+]
