@@ -9,7 +9,13 @@ from .errors import (
     MemoryNotFoundError,
     MemoryValidationError,
 )
-from .factory import open_memory_service, settings_embeddings, shared_embeddings
+from .factory import (
+    aclose_shared_service,
+    get_shared_service,
+    open_memory_service,
+    settings_embeddings,
+    shared_embeddings,
+)
 from .index import IndexHit, IndexMemoryMissing, MemoryIndex, content_hash, entity_key
 from .models import Actor, HistoryEntry, MemoryRecord, SaveManyResult, SaveResult, SearchHit
 from .service import MemoryService
@@ -46,8 +52,10 @@ __all__ = [
     "SaveResult",
     "Scope",
     "SearchHit",
+    "aclose_shared_service",
     "content_hash",
     "entity_key",
+    "get_shared_service",
     "make_embeddings",
     "normalize_entity_id",
     "normalize_rut",

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import lru_cache
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
@@ -129,3 +130,41 @@ async def open_memory_service(
         # Fail at start-up, not with empty results: a restricted role needs the right tenant key.
         await service.acheck_tenant_access()
         yield service
+
+
+_shared: dict[str, Any] = {}
+_shared_lock: asyncio.Lock | None = None
+
+
+async def get_shared_service(settings: BrainSettings | None = None) -> MemoryService:
+    """The process-wide MemoryService, opened on first call (from `settings` or the environment).
+
+    The LangGraph server's graphs, its store (`langgraph_brain.store`) and the memory HTTP API
+    share it: one pool, one Mem0 index and one embedder per server process.
+    """
+    global _shared_lock
+    service: MemoryService | None = _shared.get("service")
+    if service is not None:
+        return service
+    if _shared_lock is None:
+        _shared_lock = asyncio.Lock()
+    async with _shared_lock:
+        if "service" not in _shared:
+            settings = settings or get_settings()
+            # Loading the embedder reads files: do it off the event loop (the dev server flags
+            # blocking calls on its loop).
+            await asyncio.to_thread(settings_embeddings, settings)
+            stack = AsyncExitStack()
+            _shared["service"] = await stack.enter_async_context(open_memory_service(settings))
+            _shared["stack"] = stack
+        service = _shared["service"]
+        assert service is not None
+        return service
+
+
+async def aclose_shared_service() -> None:
+    """Close the process-wide service (tests, or a server lifespan hook)."""
+    stack: AsyncExitStack | None = _shared.pop("stack", None)
+    _shared.clear()
+    if stack is not None:
+        await stack.aclose()

@@ -332,7 +332,7 @@ class MemoryService:
             scope, entity_id, slug, content,
             category=category, metadata=metadata, actor=actor, reason=reason,
         )  # fmt: skip
-        return self._run(coro)
+        return self.run_blocking(coro)
 
     def search(
         self,
@@ -345,23 +345,23 @@ class MemoryService:
         mode: str | None = None,
     ) -> list[SearchHit]:
         """Blocking twin of `asearch`."""
-        return self._run(self.asearch(scope, entity_id, query, k=k, category=category, mode=mode))
+        return self.run_blocking(self.asearch(scope, entity_id, query, k=k, category=category, mode=mode))
 
     def get(self, scope: str, entity_id: str, slug: str) -> MemoryRecord | None:
         """Blocking twin of `aget`."""
-        return self._run(self.aget(scope, entity_id, slug))
+        return self.run_blocking(self.aget(scope, entity_id, slug))
 
     def forget(
         self, scope: str, entity_id: str, slug: str, *, actor: Actor | None = None, reason: str | None = None
     ) -> MemoryRecord:
         """Blocking twin of `aforget`."""
-        return self._run(self.aforget(scope, entity_id, slug, actor=actor, reason=reason))
+        return self.run_blocking(self.aforget(scope, entity_id, slug, actor=actor, reason=reason))
 
     def list_core(
         self, scope: str, entity_id: str, *, categories: Sequence[str], limit: int = 200
     ) -> list[MemoryRecord]:
         """Blocking twin of `alist_core`."""
-        return self._run(self.alist_core(scope, entity_id, categories=categories, limit=limit))
+        return self.run_blocking(self.alist_core(scope, entity_id, categories=categories, limit=limit))
 
     def list(
         self,
@@ -373,9 +373,12 @@ class MemoryService:
         limit: int = 100,
     ) -> list[MemoryRecord]:
         """Blocking twin of `alist`."""
-        return self._run(self.alist(scope, entity_id, category=category, after_slug=after_slug, limit=limit))
+        return self.run_blocking(
+            self.alist(scope, entity_id, category=category, after_slug=after_slug, limit=limit)
+        )
 
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def run_blocking(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the service's event loop from another thread and return its result."""
         loop = self._loop
         if loop is None or not loop.is_running():
             coro.close()

@@ -17,42 +17,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from contextlib import AsyncExitStack
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from ..brain import MemoryService, open_memory_service, settings_embeddings
+from ..brain import MemoryService
+from ..brain import factory as brain_factory
 from ..settings import BrainSettings, get_settings
 from .assistant import create_assistant
 from .supervisor import create_supervisor
 
 logger = logging.getLogger(__name__)
 _state: dict[str, Any] = {}
-_lock: asyncio.Lock | None = None
 
 
 async def get_shared_service() -> MemoryService:
-    """The process-wide MemoryService, opened on first call (from settings / the environment)."""
-    global _lock
-    service: MemoryService | None = _state.get("service")
-    if service is not None:
-        return service
-    if _lock is None:
-        _lock = asyncio.Lock()
-    async with _lock:
-        if "service" not in _state:
-            settings = get_settings()
-            _warn_if_unauthenticated()
-            # Loading the embedder and the tokenizer reads files: do it off the event loop
-            # (the dev server flags blocking calls on its loop).
-            await asyncio.to_thread(settings_embeddings, settings)
-            stack = AsyncExitStack()
-            _state["service"] = await stack.enter_async_context(open_memory_service(settings))
-            _state["stack"] = stack
-        service = _state["service"]
-        assert service is not None
-        return service
+    """The process-wide MemoryService (see `brain.factory.get_shared_service`)."""
+    if "service" not in _state:
+        _warn_if_unauthenticated()
+    service = await brain_factory.get_shared_service(get_settings())
+    _state["service"] = service
+    return service
+
+
+async def aclose_shared_service() -> None:
+    """Close the process-wide service and drop the graphs compiled over it (tests, shutdown)."""
+    _state.clear()
+    await brain_factory.aclose_shared_service()
 
 
 def _warn_if_unauthenticated() -> None:
@@ -65,14 +56,6 @@ def _warn_if_unauthenticated() -> None:
             " auth.path): any client can act as any user_id. Add"
             ' "auth": {"path": "langgraph_brain.server.auth:auth"} for anything but local development.'
         )
-
-
-async def aclose_shared_service() -> None:
-    """Close the process-wide service (tests, or a server lifespan hook)."""
-    stack: AsyncExitStack | None = _state.pop("stack", None)
-    _state.clear()
-    if stack is not None:
-        await stack.aclose()
 
 
 def budgets(settings: BrainSettings) -> dict[str, Any]:
