@@ -39,6 +39,7 @@ QUICK = [
     ["bench_import.py", "--memories", "300", "--entities", "10", "--mem0-sample", "60"],
     ["bench_scale.py", "--others", "10000", "--sizes", "100,2000,10000", "--distinct", "500",
      "--queries", "30", "--index", "--threshold", "1000"],
+    ["bench_http.py", "--memories", "100", "--queries", "60", "--health", "60"],
 ]  # fmt: skip
 
 
@@ -51,6 +52,7 @@ def main() -> None:
     runs = list(QUICK)
     if args.locomo:
         runs.append(["locomo.py", args.locomo, "--limit-conversations", "2", "--modes", "vector,hybrid"])
+        runs.append(["bench_store.py", args.locomo, "--conversations", "1"])
     failed = []
     for cmd in runs:
         print(f"\n=== {' '.join(cmd)}", flush=True)
