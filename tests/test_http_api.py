@@ -16,10 +16,15 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from starlette.requests import Request
 from tests.devserver import DevServer, dev_server, offline_env
 
 from langgraph_brain.db import CONNECTION_KWARGS
+from langgraph_brain.identity import AUTH_USER_KIND
 from langgraph_brain.migrate import amigrate_all
+from langgraph_brain.server.api.caller import caller_of
+from langgraph_brain.server.api.errors import ApiError
+from langgraph_brain.server.auth import OPEN_USER_KIND, PROBE_USER_KIND, UI_SHELL_KIND
 from langgraph_brain.server.keys import acreate_key
 
 pytestmark = pytest.mark.slow
@@ -740,6 +745,51 @@ def test_attacks_are_refused_without_leaks_or_writes(
     after = _snapshot(database_url)
     assert after == before, "a refused request wrote something"
     assert LEAKS == []
+
+
+def _request(query: bytes, user: dict[str, Any] | None) -> Request:
+    """A real Starlette request carrying the dict `authenticate` returns as its user (the server wraps
+    that dict in a proxy with the same `.get`; the dev-server tests above cover that path)."""
+    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": "/brain/stats", "query_string": query}
+    scope["headers"] = []
+    if user is not None:
+        scope["user"] = user
+    return Request(scope)
+
+
+def test_open_mode_and_identity_rules_of_the_caller() -> None:
+    """Open mode must name ids (logged as unauthenticated); users cannot; the probe is nobody."""
+    opened = {"identity": "anonymous", "kind": OPEN_USER_KIND, "permissions": []}
+    caller = caller_of(_request(b"user_id=Ana&company_id=ACME", opened))
+    assert caller.open_mode and caller.actor == {"agent": "http-api", "user_id": "unauthenticated"}
+    assert caller.entity(_request(b"user_id=Ana", opened), "user") == "ana"
+    ATTACKS.append("open mode without ?user_id=")
+    with pytest.raises(ApiError) as refused:
+        caller.entity(_request(b"", opened), "user")
+    assert refused.value.status == 400
+    ana = {
+        "identity": "ana",
+        "kind": AUTH_USER_KIND,
+        "user_id": "ana",
+        "company_id": "acme",
+        "is_admin": False,
+    }
+    user = caller_of(_request(b"", ana))
+    assert user.entity(_request(b"user_id=%20ANA", ana), "user") == "ana", "naming yourself is harmless"
+    ATTACKS.append("user naming another company")
+    with pytest.raises(ApiError) as refused:
+        user.entity(_request(b"company_id=globex", ana), "company")
+    assert refused.value.status == 403
+    for name, who in (
+        ("health probe as caller", {"identity": "", "kind": PROBE_USER_KIND, "is_authenticated": False}),
+        ("ui shell as caller", {"identity": "", "kind": UI_SHELL_KIND, "is_authenticated": False}),
+        ("studio user as caller", {"identity": "langgraph-studio-user", "kind": "StudioUser"}),
+        ("no user at all", None),
+    ):
+        ATTACKS.append(name)
+        with pytest.raises(ApiError) as refused:
+            caller_of(_request(b"user_id=ana", who))
+        assert refused.value.status in (401, 403), name
 
 
 def test_attack_count() -> None:
