@@ -271,7 +271,7 @@ def test_shell_needs_no_credentials_and_holds_no_data(server: DevServer) -> None
         assert content not in response.text
 
 
-def test_wrong_key_shows_a_readable_error(server: DevServer, browser: WebDriver) -> None:
+def test_wrong_key_shows_a_readable_error(browser: WebDriver, server: DevServer) -> None:
     for credential, expected in (
         ("lgb_000000000000_not-a-real-key", "401 Unauthorized: Invalid, revoked or expired API key."),
         ("not-a-key-at-all", "401 Unauthorized: Unknown credential"),
@@ -287,7 +287,7 @@ def test_wrong_key_shows_a_readable_error(server: DevServer, browser: WebDriver)
 
 
 def test_sees_own_user_and_company_memories_never_another_users(
-    server: DevServer, browser: WebDriver, keys: dict[str, str]
+    browser: WebDriver, server: DevServer, keys: dict[str, str]
 ) -> None:
     _sign_in(browser, server, keys["ana"])
     rows = _rows(browser, "memories")
@@ -317,7 +317,7 @@ def test_sees_own_user_and_company_memories_never_another_users(
 
 
 def test_markup_in_memories_renders_as_text(
-    server: DevServer, browser: WebDriver, keys: dict[str, str]
+    browser: WebDriver, server: DevServer, keys: dict[str, str]
 ) -> None:
     _sign_in(browser, server, keys["ana"])
     rows = _rows(browser, "memories")
@@ -359,7 +359,7 @@ def test_markup_in_memories_renders_as_text(
     ],
 )
 def test_search_in_each_mode(
-    server: DevServer, browser: WebDriver, keys: dict[str, str], mode: str, query: str, expected: str
+    browser: WebDriver, server: DevServer, keys: dict[str, str], mode: str, query: str, expected: str
 ) -> None:
     _sign_in(browser, server, keys["ana"])
     _by_id(browser, "search-query").send_keys(query)
@@ -393,7 +393,7 @@ def test_search_in_each_mode(
 
 
 def test_edit_is_saved_and_shows_in_the_history(
-    server: DevServer, browser: WebDriver, keys: dict[str, str], database_url: str
+    browser: WebDriver, server: DevServer, keys: dict[str, str], database_url: str
 ) -> None:
     _sign_in(browser, server, keys["ana"])
     _open_memory(browser, "home_city")
@@ -431,6 +431,7 @@ def test_edit_is_saved_and_shows_in_the_history(
     _wait(browser, lambda d: "moved in March" in _by_id(d, "history-list").text, "the edit in the history")
     text = _by_id(browser, "history-list").text
     assert "Valparaiso" in text and "Santiago" in text and "http-api, user ana" in text
+    browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(SCREENSHOT))
     print(f"\ninspector screenshot: {SCREENSHOT}")
 
@@ -447,7 +448,7 @@ def test_edit_is_saved_and_shows_in_the_history(
 
 
 def test_forget_removes_the_memory(
-    server: DevServer, browser: WebDriver, keys: dict[str, str], database_url: str
+    browser: WebDriver, server: DevServer, keys: dict[str, str], database_url: str
 ) -> None:
     _sign_in(browser, server, keys["ana"])
     _open_memory(browser, "parking_spot")
@@ -468,7 +469,7 @@ def test_forget_removes_the_memory(
 
 
 async def test_revoked_key_sends_the_page_back_to_the_key_prompt(
-    server: DevServer, browser: WebDriver, keys: dict[str, str], database_url: str
+    browser: WebDriver, server: DevServer, keys: dict[str, str], database_url: str
 ) -> None:
     _sign_in(browser, server, keys["late"])
     async with await psycopg.AsyncConnection.connect(database_url, **CONNECTION_KWARGS) as conn:
