@@ -396,6 +396,14 @@ def test_metrics_are_for_operators(clients: dict[str, httpx.Client], seeded: dic
     )
     assert "brain_pending_rows 0.0" in text and "brain_http_errors_total" in text
     assert "brain_reconcile_repairs_total" in text
+    # Every save of the process's service is measured, not only the API's: the seeded agent turn
+    # saved through its tool, so there is at least one more save than API single saves.
+    counts = {
+        line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if "_count{" in line
+    }
+    api_saves = counts['brain_save_seconds_count{mode="single"}']
+    assert counts['brain_operation_seconds_count{mode="",operation="save"}'] >= api_saves + 1
+    assert counts['brain_operation_seconds_count{mode="keyword",operation="search"}'] >= 1
     assert clients["ana"].get("/brain/metrics").status_code == 403
     assert clients["anon"].get("/brain/metrics").status_code == 401
 

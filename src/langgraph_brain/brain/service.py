@@ -9,17 +9,25 @@ only returns synced rows of the caller.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from langgraph.store.base import NOT_PROVIDED, NotProvided
 
 from . import bulk, protocol, transfer
+from .blocking import BlockingTwins
 from .entities import EntityNormalizer, normalize_entity_id
 from .errors import BrainConfigurationError
 from .index import MemoryIndex
 from .models import Actor, HistoryEntry, MemoryRecord, SaveManyResult, SaveResult, SearchHit
-from .protocol import FaultHook
+from .observe import OperationObserver, observed
+from .protocol import (
+    FORGET_FAILED_TEMPLATE,
+    SAVE_FAILED_TEMPLATE,
+    SEARCH_FAILED_TEMPLATE,
+    FaultHook,
+    storage_errors,
+)
 from .retrieval import DEFAULT_SEARCH_MODE, RetrievalOptions, SearchMode, validate_mode
 from .rows import (
     LIST_CORE_SQL,
@@ -48,7 +56,7 @@ T = TypeVar("T")
 __all__ = ["NOT_PROVIDED", "FaultHook", "MemoryService", "NotProvided", "Pool"]
 
 
-class MemoryService:
+class MemoryService(BlockingTwins):
     """Save, search, list, forget, export and import memories for users and companies.
 
     Async methods carry an ``a`` prefix; the unprefixed twins block and may be called from any
@@ -98,6 +106,8 @@ class MemoryService:
         self.admin_pool = admin_pool or pool
         #: Called at each protocol step, for fault injection (see `protocol.FaultHook`).
         self.fault_hook: FaultHook | None = None
+        #: Told the duration and outcome of every save, search and forget (see `observe`).
+        self.observer: OperationObserver | None = None
         self.index = index
         self.max_content_chars = max_content_chars
         self._normalizers: dict[Scope, EntityNormalizer] = {
@@ -158,7 +168,7 @@ class MemoryService:
         content = validate_content(content, max_chars=self.max_content_chars)
         cat = category if isinstance(category, NotProvided) else validate_category(category, checked_scope)
         meta = metadata if isinstance(metadata, NotProvided) else validate_metadata(metadata)
-        with protocol.storage_errors(protocol.SAVE_FAILED_TEMPLATE, slug=slug):
+        with observed(self.observer, "save"), storage_errors(SAVE_FAILED_TEMPLATE, slug=slug):
             return await protocol.save(
                 self, self.pool, checked_scope, entity, slug, content,
                 category=cat, metadata=meta, actor=actor, reason=reason,
@@ -213,7 +223,7 @@ class MemoryService:
         search_mode = validate_mode(self.search_mode if mode is None else mode)
         if category is not None:
             category = validate_category(category, checked_scope)
-        with protocol.storage_errors(protocol.SEARCH_FAILED_TEMPLATE):
+        with observed(self.observer, "search", search_mode), storage_errors(SEARCH_FAILED_TEMPLATE):
             return await asearch_entity(self, checked_scope, entity, query, k, category, search_mode)
 
     async def aget(self, scope: str, entity_id: str, slug: str) -> MemoryRecord | None:
@@ -286,7 +296,7 @@ class MemoryService:
         """
         checked_scope, entity = self.normalize(scope, entity_id)
         slug = validate_slug(slug)
-        with protocol.storage_errors(protocol.FORGET_FAILED_TEMPLATE, slug=slug):
+        with observed(self.observer, "forget"), storage_errors(FORGET_FAILED_TEMPLATE, slug=slug):
             async with key_lock(self.pool, checked_scope, entity, slug) as conn:
                 row = await protocol.forget_locked(
                     self, conn, checked_scope, entity, slug, actor=actor, reason=reason
@@ -312,87 +322,3 @@ class MemoryService:
     async def aclose(self) -> None:
         """Close the index (the pool belongs to whoever opened it)."""
         await self.index.aclose()
-
-    # Blocking twins: each runs its a-method on the service's loop from another thread.
-
-    def save(
-        self,
-        scope: str,
-        entity_id: str,
-        slug: str,
-        content: str,
-        *,
-        category: str | NotProvided | None = NOT_PROVIDED,
-        metadata: Mapping[str, Any] | NotProvided | None = NOT_PROVIDED,
-        actor: Actor | None = None,
-        reason: str | None = None,
-    ) -> SaveResult:
-        """Blocking twin of `asave`."""
-        coro = self.asave(
-            scope, entity_id, slug, content,
-            category=category, metadata=metadata, actor=actor, reason=reason,
-        )  # fmt: skip
-        return self.run_blocking(coro)
-
-    def search(
-        self,
-        scope: str,
-        entity_id: str,
-        query: str,
-        *,
-        k: int = 5,
-        category: str | None = None,
-        mode: str | None = None,
-    ) -> list[SearchHit]:
-        """Blocking twin of `asearch`."""
-        return self.run_blocking(self.asearch(scope, entity_id, query, k=k, category=category, mode=mode))
-
-    def get(self, scope: str, entity_id: str, slug: str) -> MemoryRecord | None:
-        """Blocking twin of `aget`."""
-        return self.run_blocking(self.aget(scope, entity_id, slug))
-
-    def forget(
-        self, scope: str, entity_id: str, slug: str, *, actor: Actor | None = None, reason: str | None = None
-    ) -> MemoryRecord:
-        """Blocking twin of `aforget`."""
-        return self.run_blocking(self.aforget(scope, entity_id, slug, actor=actor, reason=reason))
-
-    def list_core(
-        self, scope: str, entity_id: str, *, categories: Sequence[str], limit: int = 200
-    ) -> list[MemoryRecord]:
-        """Blocking twin of `alist_core`."""
-        return self.run_blocking(self.alist_core(scope, entity_id, categories=categories, limit=limit))
-
-    def list(
-        self,
-        scope: str,
-        entity_id: str,
-        *,
-        category: str | None = None,
-        after_slug: str | None = None,
-        limit: int = 100,
-    ) -> list[MemoryRecord]:
-        """Blocking twin of `alist`."""
-        return self.run_blocking(
-            self.alist(scope, entity_id, category=category, after_slug=after_slug, limit=limit)
-        )
-
-    def run_blocking(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on the service's event loop from another thread and return its result."""
-        loop = self._loop
-        if loop is None or not loop.is_running():
-            coro.close()
-            raise RuntimeError(
-                "the sync MemoryService methods need the service's event loop running in another thread;"
-                " use the async (a-prefixed) methods from async code."
-            )
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            coro.close()
-            raise RuntimeError(
-                "called a sync MemoryService method on its own event loop; await the a-method."
-            )
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 
-from . import context, conversations, health, memories, openapi, prometheus, search, stats, transfer
+from . import context, conversations, health, memories, openapi, prometheus, search, state, stats, transfer
 from .errors import error_response
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -65,7 +67,18 @@ def create_app() -> Starlette:
             return response
         return error_response(404, f"No such memory API endpoint: {request.url.path[:200]}")
 
-    return Starlette(routes=[*api_routes, Route("/brain/{rest:path}", not_found, methods=ALL_METHODS)])
+    return Starlette(
+        routes=[*api_routes, Route("/brain/{rest:path}", not_found, methods=ALL_METHODS)], lifespan=lifespan
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Open the shared service when the server starts (langgraph-api runs this app's lifespan with
+    its own), so that the first request pays no set-up and the agents' tool calls are measured
+    from the first one."""
+    await state.aservice()
+    yield
 
 
 app = create_app()

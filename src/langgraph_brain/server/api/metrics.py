@@ -10,6 +10,10 @@ Series:
     brain_http_errors_total{kind}: refused or failed requests by kind (validation, not_found, ...).
     brain_pending_rows: brain rows not (yet) synced with Mem0, read at scrape time.
     brain_reconcile_repairs_total: repairs made by `reconcile` (see `count_repairs`).
+    brain_operation_seconds{operation, mode}: every save, search and forget of this process's
+        MemoryService, whoever called it (the agents' tools, the store, the API), by search mode.
+    brain_operation_failures_total{operation, outcome}: those that failed: not_found, backend
+        (Postgres or Mem0 failed), error.
 """
 
 from __future__ import annotations
@@ -42,7 +46,22 @@ PENDING_ROWS = Gauge(
 RECONCILE_REPAIRS = Counter(
     "brain_reconcile_repairs", "Repairs made by reconcile in this process.", registry=REGISTRY
 )
+OPERATION_SECONDS = Histogram(
+    "brain_operation_seconds", "Latency of every MemoryService save, search and forget in this process.",
+    ["operation", "mode"], buckets=_BUCKETS, registry=REGISTRY,
+)  # fmt: skip
+OPERATION_FAILURES = Counter(
+    "brain_operation_failures", "Failed MemoryService operations, by outcome.", ["operation", "outcome"],
+    registry=REGISTRY,
+)  # fmt: skip
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def observe_operation(operation: str, mode: str, seconds: float, outcome: str) -> None:
+    """A `brain.observe.OperationObserver` feeding the operation series (install it on a service)."""
+    OPERATION_SECONDS.labels(operation=operation, mode=mode).observe(seconds)
+    if outcome != "ok":
+        OPERATION_FAILURES.labels(operation=operation, outcome=outcome).inc()
 
 
 @contextmanager
@@ -76,6 +95,8 @@ def render(pending_rows: int | None) -> bytes:
 __all__ = [
     "CONTENT_TYPE",
     "ERRORS",
+    "OPERATION_FAILURES",
+    "OPERATION_SECONDS",
     "PENDING_ROWS",
     "RECONCILE_REPAIRS",
     "REGISTRY",
@@ -83,6 +104,7 @@ __all__ = [
     "SEARCH_SECONDS",
     "count_error",
     "count_repairs",
+    "observe_operation",
     "render",
     "timed",
 ]

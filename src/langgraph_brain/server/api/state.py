@@ -14,12 +14,17 @@ from langgraph_brain.brain.factory import get_shared_service
 from langgraph_brain.brain.service import MemoryService
 from langgraph_brain.checkpointers.saver import BrainSaver
 
+from . import metrics
+
 _savers: dict[int, BrainSaver] = {}
 
 
 async def aservice() -> MemoryService:
-    """The shared MemoryService, opened on first use."""
-    return await get_shared_service()
+    """The shared MemoryService, opened on first use, its operations measured (`metrics`)."""
+    service = await get_shared_service()
+    if service.observer is None:
+        service.observer = metrics.observe_operation
+    return service
 
 
 async def asaver() -> BrainSaver:
