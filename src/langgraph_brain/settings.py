@@ -154,6 +154,65 @@ class BrainSettings(BaseSettings):
     jwt_issuer: str | None = Field(default=None, validation_alias="BRAIN_JWT_ISSUER")
     jwt_company_claim: str = Field(default="company_id", validation_alias="BRAIN_JWT_COMPANY_CLAIM")
 
+    extraction: bool = Field(
+        default=True,
+        validation_alias="BRAIN_EXTRACTION",
+        description="Form memories from conversations in the background (langgraph_brain.extraction).",
+    )
+    extraction_model: str | None = Field(
+        default=None,
+        validation_alias="BRAIN_EXTRACTION_MODEL",
+        description="Chat model for extraction and summaries (structured output). Default: BRAIN_MODEL.",
+    )
+    extraction_min_confidence: float = Field(
+        default=0.6, ge=0, le=1, validation_alias="BRAIN_EXTRACTION_MIN_CONFIDENCE"
+    )
+    extraction_idle_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        validation_alias="BRAIN_EXTRACTION_IDLE_SECONDS",
+        description="Debounce: a thread's extraction runs this long after its first unprocessed turn...",
+    )
+    extraction_max_pending: int = Field(
+        default=10,
+        ge=1,
+        validation_alias="BRAIN_EXTRACTION_MAX_PENDING",
+        description="...or at once when this many messages wait unprocessed.",
+    )
+    extraction_max_forgets: int = Field(
+        default=3,
+        ge=0,
+        validation_alias="BRAIN_EXTRACTION_MAX_FORGETS",
+        description="More forget operations than this in one extraction are all refused (mass forget).",
+    )
+    worker: Literal["inprocess", "off"] = Field(
+        default="inprocess",
+        validation_alias="BRAIN_WORKER",
+        description="Run the job worker inside the server/app process, or not (then run `brain worker`).",
+    )
+    worker_concurrency: int = Field(default=2, ge=1, le=64, validation_alias="BRAIN_WORKER_CONCURRENCY")
+    summaries: bool = Field(
+        default=True,
+        validation_alias="BRAIN_SUMMARIES",
+        description="Summarise each segment compaction moves to the transcript, as a searchable memory.",
+    )
+    upkeep: bool = Field(
+        default=True,
+        validation_alias="BRAIN_UPKEEP",
+        description="Schedule reconcile, the thread TTL sweep, vector indexes and consolidation (queue).",
+    )
+    reconcile_cron: str = Field(default="*/10 * * * *", validation_alias="BRAIN_RECONCILE_CRON")
+    sweep_cron: str = Field(default="*/5 * * * *", validation_alias="BRAIN_SWEEP_CRON")
+    vector_index_cron: str = Field(default="17 * * * *", validation_alias="BRAIN_VECTOR_INDEX_CRON")
+    consolidate_cron: str = Field(default="43 3 * * *", validation_alias="BRAIN_CONSOLIDATE_CRON")
+    consolidate_threshold: float = Field(
+        default=0.93,
+        gt=0,
+        le=1,
+        validation_alias="BRAIN_CONSOLIDATE_THRESHOLD",
+        description="Cosine similarity at or above which two memories of one entity are merged.",
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> BrainSettings:
