@@ -42,3 +42,24 @@ def test_every_public_name_resolves_and_none_is_a_demo_piece() -> None:
 def test_unknown_names_raise_attribute_error() -> None:
     with pytest.raises(AttributeError, match="create_assistant"):
         langgraph_brain.create_assistant  # noqa: B018  (demo pieces live in langgraph_brain.demo)
+
+
+def test_every_setting_is_documented_in_the_readme_and_env_example() -> None:
+    from pathlib import Path
+
+    from langgraph_brain.settings import BrainSettings
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    aliases: set[str] = set()
+    for field in BrainSettings.model_fields.values():
+        alias = field.validation_alias
+        choices = getattr(alias, "choices", None)
+        aliases.update(str(c) for c in choices) if choices else aliases.add(str(alias))
+    assert len(aliases) > 30
+    assert sorted(a for a in aliases if f"`{a}`" not in readme) == []
+    # Every BRAIN_ variable a user may set appears in the example file (commented or set).
+    example = (root / ".env.example").read_text()
+    internal = {"BRAIN_APP_PASSWORD", "BRAIN_SERVER_API_KEY"}  # read by one CLI command each
+    missing = sorted(a for a in aliases if a.startswith("BRAIN_") and a not in example and a not in internal)
+    assert missing == []
