@@ -45,9 +45,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def _register() -> None:
     # Each module adds its commands; they import only Typer and rich at load time.
-    from . import demo, deploy, doctor, maintenance, memories, sessions
+    from . import demo, deploy, doctor, maintenance, memories, sessions, upkeep
 
-    for module in (memories, sessions, maintenance, deploy, demo, doctor):
+    for module in (memories, sessions, maintenance, upkeep, deploy, demo, doctor):
         module.register(app)
 
 
