@@ -151,6 +151,9 @@ class ScriptedToolCallingModel(BaseChatModel):
       6. Anything else: a short reply saying it is scripted, how many core memories are in its
          system prompt, and which phrasings it understands.
     Tools that are not bound are never called; if no rule applies, it replies in text.
+
+    Bound to the extractor's or summariser's schema (`with_structured_output`), it answers with
+    the fixed extraction and summary rules of `scripted_extraction` instead.
     """
 
     model_name: str = "scripted-tool-calling"
@@ -178,7 +181,10 @@ class ScriptedToolCallingModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         tools = {t["function"]["name"]: t["function"] for t in kwargs.get("tools") or []}
-        message = self._respond(messages, tools)
+        # Imported here: the extraction rules load the extraction package, which chat turns never need.
+        from .scripted_extraction import structured_reply
+
+        message = structured_reply(messages, tools) or self._respond(messages, tools)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     async def _agenerate(
