@@ -1,7 +1,8 @@
 """`brain migrate`: every schema this package owns, applied deliberately as the owner.
 
 Order: the brain (pgvector, brain tables, Mem0's collection, RLS), LangGraph's checkpoint
-tables and the checkpointer's own list (`BrainSaver.setup`), then server auth (API keys).
+tables and the checkpointer's own list (`BrainSaver.setup`), then server auth (API keys), then
+background extraction (procrastinate's job tables and the extraction cursors).
 Each list is append-only, applies only what is pending, and is safe to run from many processes
 at once; re-running is a no-op. Then, when asked, the application role is created or its
 grants refreshed (grants cover existing tables only, so re-run after every upgrade).
@@ -24,6 +25,7 @@ from .checkpointers.saver import BrainSaver
 from .db.migrations import BRAIN_MIGRATIONS
 from .db.migrator import DatabaseNotMigratedError, MigrationSet, MigrationStatus
 from .db.rls import acreate_app_role
+from .extraction.migrations import EXTRACTION_MIGRATIONS
 from .server.keys import AUTH_MIGRATIONS
 
 _VECTOR_SQL = """
@@ -38,7 +40,7 @@ SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS install
 
 def all_migration_sets() -> tuple[MigrationSet, ...]:
     """Every migration list, in the order `brain migrate` applies them."""
-    return (BRAIN_MIGRATIONS, *BrainSaver.migration_sets(), AUTH_MIGRATIONS)
+    return (BRAIN_MIGRATIONS, *BrainSaver.migration_sets(), AUTH_MIGRATIONS, EXTRACTION_MIGRATIONS)
 
 
 @dataclass

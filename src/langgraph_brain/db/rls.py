@@ -214,7 +214,8 @@ async def acheck_tenant_key(conn: AsyncConnection[Any], key: bytes) -> bool:
 
 #: Tables only the owner writes: the approximate-index registry (`brain vector-index`), BM25's
 #: per-tenant statistics (its triggers run as the owner) and
-#: the version tables of every migration list (brain, checkpointer, LangGraph's checkpoints, auth).
+#: the version tables of every migration list (brain, checkpointer, LangGraph's checkpoints, auth,
+#: extraction).
 READ_ONLY_FOR_APP = (
     "brain_vector_indexes",
     "brain_tenant_stats",
@@ -222,6 +223,7 @@ READ_ONLY_FOR_APP = (
     "brain_checkpointer_migrations",
     "checkpoint_migrations",
     "brain_auth_migrations",
+    "brain_extraction_migrations",
 )
 
 
