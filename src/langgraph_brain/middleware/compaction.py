@@ -11,6 +11,11 @@ the messages both archived and in state; the next turn archives them again, whic
 nothing (unique per thread and message id), and removes them. `BrainSaver.aget_session()`
 de-duplicates by id, so every message is shown exactly once at every moment.
 
+An optional `on_archived(thread_id, messages)` callback runs after the insert commits and before
+the RemoveMessages are returned (e.g. `extraction.summaries.SummaryEnqueuer`, which queues a
+summary job). If it raises, the turn fails before removing anything, so the next turn archives
+the same segment again (inserting nothing) and calls it again: at least once per segment.
+
 Where the cut falls is decided by the safe-cut rules trimming uses (`_cut.py`), counting one
 per non-system message: the kept part starts on a human message, a tool round is never split,
 and system messages are never archived. When no valid cut fits in the window (a long tool
@@ -19,7 +24,7 @@ loop), compaction waits for a later turn rather than archive part of the turn in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware
@@ -33,6 +38,9 @@ from ._cut import safe_cut
 
 DEFAULT_RETAIN_MESSAGES = 40
 """Non-system messages kept in state when none is given (`BRAIN_RETAIN_MESSAGES` at the edges)."""
+
+OnArchived = Callable[[str, Sequence[BaseMessage]], Awaitable[Any]]
+"""Told (thread id, the segment just archived, oldest first) after each compaction that moved some."""
 
 
 def _one_per_message(message: BaseMessage) -> int:
@@ -63,16 +71,24 @@ class Compactor:
     Args:
         transcript: Where archived messages go (`BrainSaver.transcript`).
         retain_messages: Non-system messages kept in state.
+        on_archived: see the module docstring; None: nothing is told.
 
     Raises:
         ValueError: `retain_messages` is below 1.
     """
 
-    def __init__(self, transcript: Transcript, *, retain_messages: int = DEFAULT_RETAIN_MESSAGES) -> None:
+    def __init__(
+        self,
+        transcript: Transcript,
+        *,
+        retain_messages: int = DEFAULT_RETAIN_MESSAGES,
+        on_archived: OnArchived | None = None,
+    ) -> None:
         if retain_messages < 1:
             raise ValueError(f"retain_messages must be >= 1, not {retain_messages}")
         self.transcript = transcript
         self.retain_messages = retain_messages
+        self.on_archived = on_archived
 
     async def acompact(self, thread_id: str, messages: Sequence[BaseMessage]) -> list[RemoveMessage]:
         """Archive what is older than the window; return the RemoveMessages to apply to state."""
@@ -81,6 +97,8 @@ class Compactor:
             return []
         old = [m for m in messages[:cut] if not isinstance(m, SystemMessage)]
         await self.transcript.aappend(thread_id, old)
+        if self.on_archived is not None:
+            await self.on_archived(thread_id, old)
         return [RemoveMessage(id=str(m.id)) for m in old]
 
     async def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
@@ -91,14 +109,17 @@ class Compactor:
 
 
 def create_compaction_node(
-    transcript: Transcript, *, retain_messages: int = DEFAULT_RETAIN_MESSAGES
+    transcript: Transcript,
+    *,
+    retain_messages: int = DEFAULT_RETAIN_MESSAGES,
+    on_archived: OnArchived | None = None,
 ) -> Compactor:
     """A compaction node for hand-built graphs.
 
     `builder.add_node("compact", create_compaction_node(saver.transcript))`, then an edge from
     START to it. Raises `ValueError` when `retain_messages` is below 1.
     """
-    return Compactor(transcript, retain_messages=retain_messages)
+    return Compactor(transcript, retain_messages=retain_messages, on_archived=on_archived)
 
 
 class CompactionMiddleware(AgentMiddleware):
@@ -107,14 +128,21 @@ class CompactionMiddleware(AgentMiddleware):
     Args:
         transcript: `BrainSaver.transcript` (or any `Transcript` on the same database).
         retain_messages: Non-system messages kept in state.
+        on_archived: told each archived segment (see the module docstring).
 
     Raises:
         ValueError: `retain_messages` is below 1.
     """
 
-    def __init__(self, transcript: Transcript, *, retain_messages: int = DEFAULT_RETAIN_MESSAGES) -> None:
+    def __init__(
+        self,
+        transcript: Transcript,
+        *,
+        retain_messages: int = DEFAULT_RETAIN_MESSAGES,
+        on_archived: OnArchived | None = None,
+    ) -> None:
         super().__init__()
-        self.compactor = Compactor(transcript, retain_messages=retain_messages)
+        self.compactor = Compactor(transcript, retain_messages=retain_messages, on_archived=on_archived)
 
     async def abefore_agent(self, state: Any, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Archive and remove what fell out of the window; no-op without a thread id."""
@@ -135,6 +163,7 @@ __all__ = [
     "DEFAULT_RETAIN_MESSAGES",
     "CompactionMiddleware",
     "Compactor",
+    "OnArchived",
     "compaction_cut",
     "create_compaction_node",
 ]
