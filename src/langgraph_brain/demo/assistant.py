@@ -50,6 +50,7 @@ def create_assistant(
     retain_messages: int = DEFAULT_RETAIN_MESSAGES,
     max_memory_context_tokens: int = DEFAULT_MAX_MEMORY_CONTEXT_TOKENS,
     tokenizer_model: str | None = None,
+    extraction: AgentMiddleware[Any, Any] | None = None,
     name: str = "assistant",
 ) -> Any:
     """Build the assistant graph.
@@ -71,6 +72,9 @@ def create_assistant(
         max_memory_context_tokens: Budget of the memory block (`BRAIN_MAX_MEMORY_CONTEXT_TOKENS`).
         tokenizer_model: Model whose encoding the budgets count in (`BRAIN_TOKENIZER_MODEL`, else
             `BRAIN_MODEL`); None: the bundled offline encoding.
+        extraction: Background memory extraction after each run (an
+            `extraction.middleware.ExtractionMiddleware`); None: memories form only through the
+            save tools.
         name: Graph name, also recorded as the actor of memory changes.
 
     Returns:
@@ -92,7 +96,7 @@ def create_assistant(
         resolve_chat_model(model),
         tools=[*create_memory_tools(service, permissions=permissions, agent_name=name), *tools],
         system_prompt=system_prompt,
-        middleware=[*stack, *middleware],
+        middleware=[*stack, *middleware, *([extraction] if extraction is not None else [])],
         context_schema=BrainContext,
         checkpointer=checkpointer,
         name=name,

@@ -8,6 +8,10 @@ costs no setup. The server supplies its own checkpointer (the `BrainSaver` named
 Identity: send `context={"user_id": ..., "company_id": ...}` with a run, or (Studio) set the
 same names as `configurable` keys in the assistant's configuration.
 
+Background extraction (BRAIN_EXTRACTION, on by default): both graphs queue their thread after
+each run, and the process runs the jobs itself when BRAIN_WORKER=inprocess (`astart_background`,
+also called by the HTTP app's lifespan at server start); with BRAIN_WORKER=off, run `brain worker`.
+
 This module is an edge: it reads the settings (`BRAIN_*` and the environment) and passes them
 down as plain arguments; nothing below it reads them.
 """
@@ -23,8 +27,11 @@ from langchain_core.runnables import RunnableConfig
 
 from ..brain import MemoryService
 from ..brain import factory as brain_factory
+from ..extraction import factory as extraction_factory
+from ..extraction.middleware import ExtractionMiddleware
 from ..settings import BrainSettings, get_settings
 from .assistant import create_assistant
+from .models import resolve_chat_model
 from .supervisor import create_supervisor
 
 logger = logging.getLogger(__name__)
@@ -43,7 +50,30 @@ async def get_shared_service() -> MemoryService:
 async def aclose_shared_service() -> None:
     """Close the process-wide service and drop the graphs compiled over it (tests, shutdown)."""
     _state.clear()
+    await extraction_factory.aclose_shared_queue()  # its worker uses the service: stop it first
     await brain_factory.aclose_shared_service()
+
+
+async def astart_background(settings: BrainSettings | None = None) -> None:
+    """Start this process's in-process worker once (BRAIN_WORKER=inprocess; else nothing).
+
+    The extraction model is BRAIN_EXTRACTION_MODEL, else BRAIN_MODEL (scripted without a key).
+    """
+    s = settings or get_settings()
+    if s.worker != "inprocess" or _state.get("background"):
+        return
+    service = await get_shared_service()
+    model = resolve_chat_model(s.extraction_model, settings=s) if s.extraction or s.summaries else None
+    await extraction_factory.astart_shared_worker(service, model, s)
+    _state["background"] = True
+
+
+async def aextraction(settings: BrainSettings) -> ExtractionMiddleware | None:
+    """The graphs' extraction middleware (None when BRAIN_EXTRACTION=false); starts the worker."""
+    if not settings.extraction:
+        return None
+    await astart_background(settings)
+    return ExtractionMiddleware(await extraction_factory.get_shared_queue(settings))
 
 
 def _warn_if_unauthenticated() -> None:
@@ -80,10 +110,11 @@ async def _cached(name: str, build: Any) -> Any:
 async def assistant(config: RunnableConfig) -> Any:
     """`langgraph.json` graph "assistant": the memory assistant (see `create_assistant`)."""
     settings = get_settings()
+    extraction = await aextraction(settings)
     return await _cached(
         "assistant",
         lambda service: create_assistant(
-            service, retain_messages=settings.retain_messages, **budgets(settings)
+            service, retain_messages=settings.retain_messages, extraction=extraction, **budgets(settings)
         ),
     )
 
@@ -91,7 +122,18 @@ async def assistant(config: RunnableConfig) -> Any:
 async def supervisor(config: RunnableConfig) -> Any:
     """`langgraph.json` graph "supervisor": the supervisor with tax and onboarding specialists."""
     settings = get_settings()
-    return await _cached("supervisor", lambda service: create_supervisor(service, **budgets(settings)))
+    extraction = await aextraction(settings)
+    return await _cached(
+        "supervisor", lambda service: create_supervisor(service, extraction=extraction, **budgets(settings))
+    )
 
 
-__all__ = ["aclose_shared_service", "assistant", "budgets", "get_shared_service", "supervisor"]
+__all__ = [
+    "aclose_shared_service",
+    "aextraction",
+    "assistant",
+    "astart_background",
+    "budgets",
+    "get_shared_service",
+    "supervisor",
+]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from langchain.agents import create_agent
+from langchain.agents.middleware import AgentMiddleware
 from langchain.tools import ToolRuntime
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
@@ -159,6 +160,7 @@ def create_supervisor(
     max_history_tokens: int = DEFAULT_MAX_HISTORY_TOKENS,
     max_memory_context_tokens: int = DEFAULT_MAX_MEMORY_CONTEXT_TOKENS,
     tokenizer_model: str | None = None,
+    extraction: AgentMiddleware[Any, Any] | None = None,
     name: str = "supervisor",
 ) -> Any:
     """Build the supervisor graph with its specialists (default: tax and onboarding).
@@ -174,6 +176,8 @@ def create_supervisor(
         max_history_tokens: Budget of what the supervisor's model sees.
         max_memory_context_tokens: Budget of each specialist's memory block.
         tokenizer_model: Model whose encoding the budgets count in; None: the offline encoding.
+        extraction: Background memory extraction of the supervisor's conversation after each
+            run (an `extraction.middleware.ExtractionMiddleware`); None: off.
         name: Graph name.
 
     Returns:
@@ -194,13 +198,14 @@ def create_supervisor(
         )
         for spec in specialists
     ]
+    stack: list[AgentMiddleware[Any, Any]] = (
+        [TrimmingMiddleware(max_history_tokens, default_counter(tokenizer_model))] if trim_history else []
+    )
     return create_agent(
         resolve_chat_model(model),
         tools=tools,
         system_prompt=system_prompt,
-        middleware=[TrimmingMiddleware(max_history_tokens, default_counter(tokenizer_model))]
-        if trim_history
-        else [],
+        middleware=[*stack, *([extraction] if extraction is not None else [])],
         context_schema=BrainContext,
         checkpointer=checkpointer,
         name=name,

@@ -21,6 +21,8 @@ has not shipped, instead of failing later inside a worker.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -105,19 +107,27 @@ class ProcrastinateSchemaMismatchError(RuntimeError):
         )
 
 
-def check_procrastinate_schema() -> None:
-    """Refuse an installed procrastinate whose migrations go beyond this list.
-
-    Raises:
-        ProcrastinateSchemaMismatchError: naming the migrations missing from this list.
-    """
+@functools.cache
+def _unshipped_procrastinate_migrations() -> tuple[str, ...]:
     from procrastinate.schema import SchemaManager
 
     folder = Path(SchemaManager.get_migrations_path())
     names = sorted(p.name.removesuffix(".sql") for p in folder.glob("*.sql"))
-    unshipped = [n for n in names if n > LAST_PROCRASTINATE_MIGRATION]
+    return tuple(n for n in names if n > LAST_PROCRASTINATE_MIGRATION)
+
+
+def check_procrastinate_schema() -> None:
+    """Refuse an installed procrastinate whose migrations go beyond this list.
+
+    Lists a directory the first time (cached after): from async code, call it once in a thread
+    first (`aensure_queue_schema` does).
+
+    Raises:
+        ProcrastinateSchemaMismatchError: naming the migrations missing from this list.
+    """
+    unshipped = _unshipped_procrastinate_migrations()
     if unshipped:
-        raise ProcrastinateSchemaMismatchError(unshipped)
+        raise ProcrastinateSchemaMismatchError(list(unshipped))
 
 
 async def aensure_queue_schema(conn: AsyncConnection[Any], *, migrate: bool) -> None:
@@ -127,7 +137,7 @@ async def aensure_queue_schema(conn: AsyncConnection[Any], *, migrate: bool) -> 
         DatabaseNotMigratedError: behind and not allowed to migrate, or this role may not.
         ProcrastinateSchemaMismatchError: see `check_procrastinate_schema`.
     """
-    check_procrastinate_schema()
+    await asyncio.to_thread(check_procrastinate_schema)
     if migrate:
         await EXTRACTION_MIGRATIONS.aapply(conn)
     else:

@@ -76,9 +76,17 @@ def create_app() -> Starlette:
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     """Open the shared service when the server starts (langgraph-api runs this app's lifespan with
     its own), so that the first request pays no set-up and the agents' tool calls are measured
-    from the first one."""
+    from the first one; start the in-process job worker (BRAIN_WORKER=inprocess) and stop it on
+    shutdown, before the server's pools close (its running jobs get a few seconds)."""
+    from langgraph_brain.demo.graphs import astart_background
+    from langgraph_brain.extraction.factory import aclose_shared_queue
+
     await state.aservice()
-    yield
+    await astart_background()
+    try:
+        yield
+    finally:
+        await aclose_shared_queue()
 
 
 app = create_app()
