@@ -282,9 +282,13 @@ async def test_compacted_segment_becomes_a_searchable_summary(
     graph = compacting_graph(saver, queue_app, retain=4)
     tid = str(uuid.uuid4())
     config = {"configurable": {"thread_id": tid, "user_id": "Dana"}}
-    for text in TURNS[:4]:
+    other = {"configurable": {"thread_id": "eli-thread", "user_id": "eli"}}
+    for text in TURNS[:4]:  # interleaved with another thread: transcript seqs are not positions
+        await graph.ainvoke({"messages": [HumanMessage(text)]}, other)
         await graph.ainvoke({"messages": [HumanMessage(text)]}, config)
     await _run_jobs(queue_app, resources)
+    eli = await service.alist("user", "eli", category="conversation_summary")
+    assert [m.slug for m in eli] == ["summary-eli-thread-1", "summary-eli-thread-3"]
     summaries = await service.alist("user", "dana", category="conversation_summary")
     # 4 turns, 4 messages kept: the first 2 turns (messages 1-4) were compacted in two segments.
     assert [m.slug for m in summaries] == [f"summary-{tid}-1", f"summary-{tid}-3"]
@@ -410,6 +414,10 @@ async def test_consolidate_and_vector_index_tasks(
             for r in await (await conn.execute("SELECT index_key FROM brain_vector_indexes")).fetchall()
         ]
     assert "user:ana" in keys and "user:fay" not in keys  # fay has one memory left
+    # ana now has an HNSW index: consolidation finds her pairs through it.
+    await _seed(service, "ana", [("nurse", "Ana's job: nurse.")])
+    report = await aconsolidate(service, threshold=THRESHOLD, entities=[("user", "ana")])
+    assert [(p.kept, p.merged) for p in report.groups] == [("job", ["nurse"])]
 
 
 async def test_sweep_task_deletes_expired_threads(

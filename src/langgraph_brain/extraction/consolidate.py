@@ -166,12 +166,12 @@ async def aconsolidate(
     """
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], not {threshold}")
+    if service.index.name != "mem0-oss":
+        raise BrainConfigurationError("consolidation needs Mem0 OSS (its vectors in this database)")
     await aensure_sees_every_tenant(service)
     report = ConsolidationReport(threshold, dry_run)
     async with service.admin_pool.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
-        if not await (await cur.execute("SELECT to_regclass(%s) AS t", (COLLECTION,))).fetchone():
-            raise BrainConfigurationError("consolidation needs Mem0 OSS (vectors in this database)")
         if entities is None:
             await cur.execute(_ENTITIES_SQL, (SUMMARY_CATEGORY,))
             targets = [(r["scope"], r["entity_id"]) for r in await cur.fetchall()]
@@ -314,11 +314,4 @@ async def _aapply(service: MemoryService, report: ConsolidationReport, plan: Mer
     plan.applied = True
 
 
-__all__ = [
-    "DEFAULT_THRESHOLD",
-    "ConsolidationReport",
-    "MergePlan",
-    "aconsolidate",
-    "anchors",
-    "conflicting",
-]
+__all__ = ["DEFAULT_THRESHOLD", "ConsolidationReport", "MergePlan", "aconsolidate", "anchors", "conflicting"]

@@ -18,7 +18,9 @@ worker's insert for the same tick does nothing. Each periodic task also carries 
 never overlaps the previous one, e.g. a slow consolidation) and a `queueing_lock` (at most one
 run waits; a tick that finds one waiting is skipped). Every task is idempotent, so a run that
 repeats one (a recovered stalled job) changes nothing more. They act across tenants, so the
-worker's MemoryService must see every tenant (`admin_pool`, the owner role), like the commands.
+worker's MemoryService must see every tenant (`admin_pool`, the owner role), like the commands;
+on a role that row-level security restricts, reconcile, vector_index and consolidate log a warning
+and skip (run `brain worker` as the owner, or the commands from cron) rather than fail every tick.
 Periodic tasks do not retry: the next tick is the retry.
 """
 
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from croniter import croniter
 from procrastinate import Blueprint, JobContext, RetryStrategy
 
-from ..errors import MemoryBackendError
+from ..errors import BrainConfigurationError, MemoryBackendError
 from .extractor import ExtractionModelError
 from .resources import WorkerResources, resources_of
 from .summaries import SUMMARY_TASK, asummarize_segment
@@ -104,10 +106,24 @@ class UpkeepSchedule:
         return crons
 
 
+async def _askip_unless_owner(resources: WorkerResources, task: str) -> dict[str, Any] | None:
+    """None when the worker's service sees every tenant; else a warning and why the task skips."""
+    from ..brain.reconcile import aensure_sees_every_tenant
+
+    try:
+        await aensure_sees_every_tenant(resources.service)
+    except BrainConfigurationError as exc:
+        logger.warning("upkeep task %s skipped: %s", task, exc)
+        return {"skipped": str(exc)}
+    return None
+
+
 async def arun_reconcile(resources: WorkerResources) -> dict[str, Any]:
     """One reconcile run (the `brain reconcile` body); returns its report."""
     from ..brain.reconcile import areconcile
 
+    if skipped := await _askip_unless_owner(resources, "reconcile"):
+        return skipped
     report = await areconcile(resources.service)
     return report.as_dict() | {"changes": report.changes}
 
@@ -121,6 +137,8 @@ async def arun_vector_index(resources: WorkerResources, threshold: int) -> dict[
     """Build or drop tenants' approximate indexes (the `brain vector-index` body)."""
     from ..brain.vector_indexes import aensure_vector_indexes
 
+    if skipped := await _askip_unless_owner(resources, "vector_index"):
+        return skipped
     plan = await aensure_vector_indexes(resources.service.admin_pool, threshold=threshold)
     return dict(plan.__dict__)
 
@@ -129,6 +147,8 @@ async def arun_consolidate(resources: WorkerResources, threshold: float) -> dict
     """Merge near-duplicate memories of every entity (the `brain consolidate` body)."""
     from .consolidate import aconsolidate
 
+    if skipped := await _askip_unless_owner(resources, "consolidate"):
+        return skipped
     report = await aconsolidate(resources.service, threshold=threshold)
     return {"entities_checked": report.entities_checked, "memories_merged": report.memories_merged}
 
