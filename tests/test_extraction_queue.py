@@ -13,18 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 from procrastinate import App, JobContext, RetryStrategy
+from tests.extraction_queue_worker import KILLED, STEPS
 
 from langgraph_brain.brain import MemoryService
+from langgraph_brain.brain.reconcile import acheck_invariant
 from langgraph_brain.checkpointers import BrainSaver
 from langgraph_brain.demo import create_assistant
 from langgraph_brain.demo.scripted import ScriptedToolCallingModel
@@ -33,12 +38,22 @@ from langgraph_brain.extraction.middleware import ExtractionMiddleware
 from langgraph_brain.extraction.migrations import aensure_queue_schema
 from langgraph_brain.extraction.queue import ExtractionQueue, adefer_extraction, create_queue_app
 from langgraph_brain.extraction.resources import ExtractionOptions, WorkerResources
-from langgraph_brain.extraction.worker import arun_worker
+from langgraph_brain.extraction.worker import arecover_stalled, arun_worker
 
 pytestmark = pytest.mark.slow
 
 SEED = "Je suis Ahmed, je gère une boulangerie à Oran avec 5 employés."
 SEED_SLUGS = {"user_name", "business_sector", "business_location", "business_employees"}
+WORKER_SCRIPT = Path(__file__).with_name("extraction_queue_worker.py")
+#: Brain rows the killed job had written when it died, per step (of the four SEED yields).
+APPLIED_AT_DEATH = {
+    "after_read": 0,
+    "after_model": 0,
+    "mid_apply": 2,  # the first save done; the second's row committed, pending, never marked synced
+    "after_apply": 4,
+    "before_cursor": 4,
+    "after_cursor": 4,
+}
 
 
 class OutageScriptedChatModel(ScriptedToolCallingModel):
@@ -304,6 +319,45 @@ async def test_model_outage_retries_with_backoff_and_the_conversation_goes_on(
     assert await slugs(service, "cy") == {"user_name"}
     cursor = await cursor_of(service, "t-outage")
     assert cursor["failures"] == 0 and cursor["position"] == await last_position(saver, "t-outage")
+
+
+@pytest.mark.parametrize("step", STEPS)
+async def test_worker_killed_at_each_step_then_restarted_skips_nothing_and_repeats_nothing(
+    service: MemoryService, saver: BrainSaver, database_url: str, step: str
+) -> None:
+    thread, user = f"t-kill-{step}", f"k-{step}"
+    async with open_app(database_url) as app:
+        await turn(assistant(service, saver, ExtractionQueue(app, idle_seconds=0)), thread, user, SEED)
+    last = await last_position(saver, thread)
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(WORKER_SCRIPT), database_url, step,
+        env={**os.environ, "MEM0_TELEMETRY": "False"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(proc.communicate(), timeout=180)
+    assert proc.returncode == KILLED, output.decode(errors="replace")[-3000:]
+    [job] = await jobs_of(service, thread)
+    assert job["status"] == "doing"  # died holding the job and the thread's lock
+    saved = await rows(service, "SELECT slug, sync_state FROM brain_memories WHERE entity_id = %s", user)
+    assert len(saved) == APPLIED_AT_DEATH[step], saved
+    advanced = (await cursor_of(service, thread))["position"]
+    assert advanced == (last if step == "after_cursor" else -1)
+
+    # Restart: once the dead worker's heartbeat is stale, its job goes back to the queue.
+    await asyncio.sleep(2.5)
+    async with open_app(database_url) as app:
+        assert await arecover_stalled(app, stalled_after=2) == 1
+        await work(app, resources(service, saver, idle_seconds=0))
+
+    assert await slugs(service, user) == SEED_SLUGS, "a message was skipped"
+    assert (await cursor_of(service, thread))["position"] == last
+    for slug in SEED_SLUGS:
+        actions = [h.action for h in await service.ahistory("user", user, slug)]
+        assert actions == ["create"], f"{slug} applied more than once: {actions}"
+    invariant = await acheck_invariant(service)
+    assert invariant.ok, invariant.violations
+    assert await jobs_of(service, thread) == []
 
 
 async def _failures(service: MemoryService, thread: str) -> int:
