@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -358,6 +360,75 @@ async def test_worker_killed_at_each_step_then_restarted_skips_nothing_and_repea
     invariant = await acheck_invariant(service)
     assert invariant.ok, invariant.violations
     assert await jobs_of(service, thread) == []
+
+
+BRAIN = Path(sys.executable).with_name("brain")
+
+
+async def brain_cli(database_url: str, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        str(BRAIN), *args, env=cli_env(database_url),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    return int(proc.returncode or 0), out.decode(), err.decode()
+
+
+def cli_env(database_url: str) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": database_url, "MEM0_TELEMETRY": "False", "BRAIN_MODEL": "scripted"}
+
+
+async def test_extraction_status_shows_unprocessed_messages_and_the_lag(
+    service: MemoryService, saver: BrainSaver, database_url: str
+) -> None:
+    async with open_app(database_url) as app:
+        graph = assistant(service, saver, ExtractionQueue(app, idle_seconds=600))
+        await turn(graph, "t-lag", "di", "My name is Di.")
+        await asyncio.sleep(1.2)
+        code, out, err = await brain_cli(database_url, "extraction", "status", "--json", "--thread", "t-lag")
+        assert code == 0, err
+        status = json.loads(out)
+        [thread] = status["threads"]
+        assert thread["thread_id"] == "t-lag" and thread["unprocessed"] == 2
+        assert thread["lag_seconds"] >= 1.0 and thread["jobs_waiting"] == 1
+        assert status["jobs_scheduled"] >= 1 and status["lagging_threads"] >= 1
+        assert status["max_lag_seconds"] >= thread["lag_seconds"]
+
+        code, out, err = await brain_cli(database_url, "extraction", "status")
+        assert code == 0, err
+        assert "t-lag" in out and "threads lagging" in out
+
+        # A worker whose debounce is 0 s takes the thread now.
+        await adefer_extraction(app, thread_id="t-lag", user_id="di", company_id=None, lane="now")
+        await work(app, resources(service, saver, idle_seconds=0))
+        code, out, err = await brain_cli(database_url, "extraction", "status", "--json", "--thread", "t-lag")
+    [thread] = json.loads(out)["threads"]
+    assert thread["unprocessed"] == 0 and thread["lag_seconds"] is None
+
+
+async def test_brain_worker_processes_jobs_and_stops_cleanly_on_sigterm(
+    service: MemoryService, saver: BrainSaver, database_url: str
+) -> None:
+    async with open_app(database_url) as app:
+        await turn(
+            assistant(service, saver, ExtractionQueue(app, idle_seconds=0)), "t-cli", "ed", "My name is Ed."
+        )
+    env = {**cli_env(database_url), "BRAIN_UPKEEP": "false", "BRAIN_EXTRACTION_IDLE_SECONDS": "0"}
+    proc = await asyncio.create_subprocess_exec(
+        str(BRAIN), "worker", "--concurrency", "1", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await _until(lambda: _has_slugs(service, "ed"), True, within=90)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert time.monotonic() - started < 15
+    assert "brain worker: stopped." in err.decode()
+    assert await slugs(service, "ed") == {"user_name"}
+    assert await rows(service, "SELECT id FROM procrastinate_workers") == []  # unregistered
 
 
 async def _failures(service: MemoryService, thread: str) -> int:

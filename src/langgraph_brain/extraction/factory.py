@@ -53,11 +53,21 @@ def create_extractor(model: BaseChatModel, settings: BrainSettings) -> Extractor
     )
 
 
+def default_blueprints(settings: BrainSettings) -> tuple[Blueprint, ...]:
+    """The other tasks every worker of this package runs: conversation summaries and the
+    scheduled upkeep (`extraction.upkeep`, as BRAIN_UPKEEP and the *_CRON settings say)."""
+    from .upkeep import UpkeepSchedule, upkeep_blueprint
+
+    return (upkeep_blueprint(UpkeepSchedule.from_settings(settings)),)
+
+
 async def aopen_queue_app(
-    settings: BrainSettings, *, blueprints: tuple[Blueprint, ...] = (), url: str | None = None
+    settings: BrainSettings, *, blueprints: tuple[Blueprint, ...] | None = None, url: str | None = None
 ) -> App:
     """Open a queue App on the settings' database, migrating (BRAIN_AUTO_MIGRATE) or checking
     the extraction schema first. Close it with `await app.close_async()`.
+
+    `blueprints` default to `default_blueprints(settings)`.
 
     Raises:
         DatabaseNotMigratedError: the schema is behind and may not be migrated here.
@@ -66,18 +76,16 @@ async def aopen_queue_app(
         url = await asyncio.to_thread(resolve_database_url, settings.database_url, settings.data_dir)
     async with await AsyncConnection.connect(url, autocommit=True, prepare_threshold=None) as conn:
         await aensure_queue_schema(conn, migrate=settings.auto_migrate)
+    if blueprints is None:
+        blueprints = default_blueprints(settings)
     app = create_queue_app(url, blueprints=blueprints, max_pool_size=settings.worker_concurrency + 2)
     await app.open_async()
     return app
 
 
-async def get_shared_queue(
-    settings: BrainSettings | None = None, *, blueprints: tuple[Blueprint, ...] = ()
-) -> ExtractionQueue:
-    """The process's enqueue side, on its queue App (opened on first call).
-
-    `blueprints` count on the first call only (the one that opens the App).
-    """
+async def get_shared_queue(settings: BrainSettings | None = None) -> ExtractionQueue:
+    """The process's enqueue side, on its queue App (opened on first call, with the
+    `default_blueprints`); `queue.app` is the App, e.g. for other enqueuers."""
     global _lock
     queue: ExtractionQueue | None = _shared.get("queue")
     if queue is not None:
@@ -87,7 +95,7 @@ async def get_shared_queue(
     async with _lock:
         if "queue" not in _shared:
             s = settings or get_settings()
-            app = await aopen_queue_app(s, blueprints=blueprints)
+            app = await aopen_queue_app(s)
             _shared["queue"] = ExtractionQueue(
                 app, idle_seconds=s.extraction_idle_seconds, max_pending=s.extraction_max_pending
             )
@@ -100,8 +108,6 @@ async def astart_shared_worker(
     service: MemoryService,
     model: BaseChatModel | None,
     settings: BrainSettings | None = None,
-    *,
-    blueprints: tuple[Blueprint, ...] = (),
 ) -> RunningWorker | None:
     """Start the process's in-process worker once, if BRAIN_WORKER=inprocess (else None).
 
@@ -110,14 +116,13 @@ async def astart_shared_worker(
         model: the extraction and summary model (BRAIN_EXTRACTION_MODEL or BRAIN_MODEL, chosen by
             the caller); None runs no extraction.
         settings: defaults to the environment's.
-        blueprints: other tasks for this worker (see `get_shared_queue`).
     """
     from ..checkpointers.saver import BrainSaver
 
     s = settings or get_settings()
     if s.worker != "inprocess":
         return None
-    queue = await get_shared_queue(s, blueprints=blueprints)
+    queue = await get_shared_queue(s)
     if "worker" in _shared:
         worker: RunningWorker = _shared["worker"]
         return worker
@@ -149,6 +154,7 @@ __all__ = [
     "aopen_queue_app",
     "astart_shared_worker",
     "create_extractor",
+    "default_blueprints",
     "extraction_options",
     "get_shared_queue",
 ]
