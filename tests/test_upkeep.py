@@ -39,7 +39,7 @@ from langgraph_brain.extraction.worker import arun_worker
 from langgraph_brain.middleware import Compactor
 from langgraph_brain.settings import BrainSettings, get_settings
 
-THRESHOLD = 0.93  # BRAIN_CONSOLIDATE_THRESHOLD's default
+THRESHOLD = 0.93  # below the 0.98 default, so that the test pairs (paraphrases at 0.93-0.97) merge
 
 
 async def _seed(service: MemoryService, user: str, memories: list[tuple[str, str]]) -> None:
@@ -162,10 +162,10 @@ async def test_cli_consolidate_dry_run_then_json(service: MemoryService, databas
         get_settings.cache_clear()
         try:
             dry = await asyncio.to_thread(
-                CliRunner().invoke, app, ["consolidate", "--dry-run", "--user", "CLI"]
+                CliRunner().invoke, app, ["consolidate", "--dry-run", "--threshold", "0.93", "--user", "CLI"]
             )
             done = await asyncio.to_thread(
-                CliRunner().invoke, app, ["consolidate", "--user", "cli", "--json"]
+                CliRunner().invoke, app, ["consolidate", "--threshold", "0.93", "--user", "cli", "--json"]
             )
             bad = await asyncio.to_thread(
                 CliRunner().invoke, app, ["consolidate", "--user", "a", "--company", "b"]
@@ -236,6 +236,7 @@ async def queue_app(database: Database, database_url: str) -> AsyncIterator[App]
     yearly = UpkeepSchedule(
         reconcile_cron="0 0 1 1 *", sweep_cron="0 0 1 1 *", vector_index_cron="0 0 1 1 *",
         consolidate_cron="0 0 1 1 *", thread_ttl=timedelta(hours=1), vector_index_threshold=2,
+        consolidate_threshold=THRESHOLD,
     )  # fmt: skip
     app = create_queue_app(database_url, blueprints=(upkeep_blueprint(yearly),))
     async with app.open_async():

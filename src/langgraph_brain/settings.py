@@ -206,7 +206,7 @@ class BrainSettings(BaseSettings):
     vector_index_cron: str = Field(default="17 * * * *", validation_alias="BRAIN_VECTOR_INDEX_CRON")
     consolidate_cron: str = Field(default="43 3 * * *", validation_alias="BRAIN_CONSOLIDATE_CRON")
     consolidate_threshold: float = Field(
-        default=0.93,
+        default=0.98,
         gt=0,
         le=1,
         validation_alias="BRAIN_CONSOLIDATE_THRESHOLD",

@@ -35,6 +35,7 @@ from croniter import croniter
 from procrastinate import Blueprint, JobContext, RetryStrategy
 
 from ..errors import BrainConfigurationError, MemoryBackendError
+from .consolidate import DEFAULT_THRESHOLD
 from .extractor import ExtractionModelError
 from .resources import WorkerResources, resources_of
 from .summaries import SUMMARY_TASK, asummarize_segment
@@ -72,7 +73,7 @@ class UpkeepSchedule:
     vector_index_cron: str = "17 * * * *"
     consolidate_cron: str = "43 3 * * *"
     thread_ttl: timedelta | None = None
-    consolidate_threshold: float = 0.93
+    consolidate_threshold: float = DEFAULT_THRESHOLD
     vector_index_threshold: int = 5_000
 
     def __post_init__(self) -> None:
