@@ -15,7 +15,8 @@ cached per process (exact text, LRU): every pair uses a query text no earlier ca
 each side misses its own cache once and pays one e5 embedding. A second pass repeats the same
 pairs, now hitting both caches, which removes the embedding (8-22 ms of noisy CPU) and leaves
 the bare difference. `GET /brain/health` is timed with the user's key and without credentials,
-and `GET /ok` (langgraph-api's own route, no auth, no database) is the server's floor.
+and `GET /ok` (langgraph-api's own route, no auth, no database) is the server's floor;
+`GET /brain/memories/user/<slug>` is the floor of an authenticated memory API call.
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ async def measure(url: str, key: str, server_url: str, args: argparse.Namespace)
                 "health_with_key": lambda: http.get("/brain/health", headers=headers),
                 "health_no_credentials": lambda: http.get("/brain/health"),  # client has no default auth
                 "ok_floor": lambda: http.get("/ok"),
+                # The cheapest authenticated API call: key check + one indexed row read.
+                "get_memory_with_key": lambda: http.get("/brain/memories/user/note_0", headers=headers),
             }
             for probe in probes.values():  # warm-up, incl. the health embedder probe's first run
                 for _ in range(5):
@@ -191,6 +194,7 @@ def report(
         ("health_with_key", "/brain/health, user's API key", "≤ 20 ms"),
         ("health_no_credentials", "/brain/health, no credentials", "≤ 20 ms"),
         ("ok_floor", "/ok (server floor)", ""),
+        ("get_memory_with_key", "/brain/memories/user/note_0, user's API key", ""),
     ):
         h = s["health"][name]
         print(f"| {label} | {h['p50_ms']:.1f} ms | {h['p95_ms']:.1f} ms | {target} |")
