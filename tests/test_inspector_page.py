@@ -16,6 +16,7 @@ repository, to $TMPDIR/langgraph-brain-inspector.png.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
@@ -49,6 +50,8 @@ from langgraph_brain.server.api.caller import caller_of
 from langgraph_brain.server.api.errors import ApiError
 from langgraph_brain.server.auth import UI_SHELL_KIND, auth, authenticate
 from langgraph_brain.server.keys import acreate_key, arevoke_key
+
+KEY_CACHE_SECONDS = 1.0
 
 pytestmark = pytest.mark.slow
 
@@ -117,7 +120,10 @@ async def seeded(service: MemoryService, keys: dict[str, str]) -> MemoryService:
 
 @pytest.fixture(scope="module")
 def server(database_url: str, seeded: MemoryService) -> Iterator[DevServer]:
-    env = offline_env(DATABASE_URL=database_url, BRAIN_AUTH="required")
+    # Verified keys are trusted for 1 s here (5 by default), so the revocation test waits that long.
+    env = offline_env(
+        DATABASE_URL=database_url, BRAIN_AUTH="required", BRAIN_AUTH_CACHE_SECONDS=str(KEY_CACHE_SECONDS)
+    )
     for name in ("LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY", "BRAIN_JWT_SECRET"):
         env.pop(name, None)
     with dev_server(env) as srv:
@@ -474,6 +480,7 @@ async def test_revoked_key_sends_the_page_back_to_the_key_prompt(
     _sign_in(browser, server, keys["late"])
     async with await psycopg.AsyncConnection.connect(database_url, **CONNECTION_KWARGS) as conn:
         await arevoke_key(conn, keys["late_id"])
+    await asyncio.sleep(KEY_CACHE_SECONDS + 0.2)  # the server trusts a verified key this long at most
     ATTEMPTS.append("credential: key revoked during the session")
     _by_id(browser, "refresh").click()
     assert "401 Unauthorized: Invalid, revoked or expired API key." in _error_text(browser)

@@ -344,3 +344,29 @@ def test_attempt_count_is_reported() -> None:
     """Printed for the README; the tests above fail on any leak."""
     print(f"\ncross-user and credential attempts: {len(ATTEMPTS)}, leaks: 0")
     assert len(ATTEMPTS) >= 30
+
+
+def test_verified_key_cache_bounds_revocation_lag_and_expiry() -> None:
+    """The cache behind `BRAIN_AUTH_CACHE_SECONDS`: entries live `ttl` seconds, never past the
+    key's own expiry, only under the key's hash, and a ttl of 0 caches nothing."""
+    from datetime import UTC, datetime
+
+    from langgraph_brain.server.keys import ApiKey, VerifiedKeyCache
+
+    now = datetime.now(UTC)
+
+    def record(expires_in: float | None) -> ApiKey:
+        expires = None if expires_in is None else now + timedelta(seconds=expires_in)
+        return ApiKey("k1", "ana", "acme", False, None, now, expires, None, None)
+
+    cache = VerifiedKeyCache(0.3)
+    cache.put("lgb_k1_secret", record(None))
+    assert cache.get("lgb_k1_secret") is not None and cache.get("lgb_k1_other") is None
+    assert "lgb_k1_secret" not in repr(cache._entries)  # stored by hash only
+    time.sleep(0.35)
+    assert cache.get("lgb_k1_secret") is None  # revocation lag is bounded by the ttl
+    cache.put("lgb_k1_secret", record(-1))
+    assert cache.get("lgb_k1_secret") is None  # an expired key is never served from the cache
+    off = VerifiedKeyCache(0)
+    off.put("lgb_k1_secret", record(None))
+    assert off.get("lgb_k1_secret") is None

@@ -153,6 +153,12 @@ class BrainSettings(BaseSettings):
     jwt_audience: str | None = Field(default=None, validation_alias="BRAIN_JWT_AUDIENCE")
     jwt_issuer: str | None = Field(default=None, validation_alias="BRAIN_JWT_ISSUER")
     jwt_company_claim: str = Field(default="company_id", validation_alias="BRAIN_JWT_COMPANY_CLAIM")
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        validation_alias="BRAIN_AUTH_CACHE_SECONDS",
+        description="How long a server process trusts a verified API key (revocation lag); 0: no cache.",
+    )
 
     extraction: bool = Field(
         default=True,

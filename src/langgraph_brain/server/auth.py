@@ -48,7 +48,7 @@ from langgraph_brain.errors import BrainError
 from langgraph_brain.identity import AUTH_USER_KIND, IDENTITY_KEYS, normalize_entity_id
 from langgraph_brain.settings import BrainSettings, get_settings
 
-from .keys import KEY_PREFIX, averify_key
+from .keys import KEY_PREFIX, VerifiedKeyCache, averify_key
 
 logger = logging.getLogger("langgraph_brain.auth")
 
@@ -154,14 +154,18 @@ def _user(user_id: str, company_id: str | None, *, admin: bool, via: str, **extr
 
 
 async def _from_api_key(key: str, settings: BrainSettings) -> dict[str, Any]:
-    pool = await _pool(settings)
-    async with pool.connection() as conn:
-        try:
-            record = await averify_key(conn, key)
-        except pg_errors.UndefinedTable:
-            raise _unauthorized("API keys are not set up on this server: run `brain migrate`.") from None
+    cache: VerifiedKeyCache = _state.setdefault("keys", VerifiedKeyCache(settings.auth_cache_seconds))
+    record = cache.get(key)
     if record is None:
-        raise _unauthorized("Invalid, revoked or expired API key.")
+        pool = await _pool(settings)
+        async with pool.connection() as conn:
+            try:
+                record = await averify_key(conn, key)
+            except pg_errors.UndefinedTable:
+                raise _unauthorized("API keys are not set up on this server: run `brain migrate`.") from None
+        if record is None:
+            raise _unauthorized("Invalid, revoked or expired API key.")
+        cache.put(key, record)
     return _user(
         record.user_id, record.company_id, admin=record.is_admin, via="api_key", key_id=record.key_id
     )

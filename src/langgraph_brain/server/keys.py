@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -148,6 +149,44 @@ async def averify_key(conn: AsyncConnection[Any], key: str) -> ApiKey | None:
     return None if row is None else _row(row)
 
 
+class VerifiedKeyCache:
+    """Keys verified in the last `ttl` seconds, so that a request with a known key costs no
+    database round trip (two, with the pool's connection check: most of an API call's overhead).
+
+    The price is revocation lag: a revoked key keeps working for at most `ttl` seconds in each
+    server process (`BRAIN_AUTH_CACHE_SECONDS`, 0 turns the cache off). An expiring key is never
+    served past its `expires_at`. Entries are keyed by the key's SHA-256, never the key itself, and
+    only successful verifications are remembered (garbage keys cannot fill the cache).
+    """
+
+    def __init__(self, ttl: float, *, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[ApiKey, float]] = {}
+
+    def get(self, key: str) -> ApiKey | None:
+        if self.ttl <= 0:
+            return None
+        digest = hash_key(key)
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        record, until = entry
+        if time.monotonic() >= until or (
+            record.expires_at is not None and record.expires_at <= datetime.now(UTC)
+        ):
+            self._entries.pop(digest, None)
+            return None
+        return record
+
+    def put(self, key: str, record: ApiKey) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # rare (10k live keys in one process): start over, stay bounded
+        self._entries[hash_key(key)] = (record, time.monotonic() + self.ttl)
+
+
 async def alist_keys(conn: AsyncConnection[Any], user_id: str | None = None) -> list[ApiKey]:
     """Every key (revoked ones included), oldest first; only one user's when given."""
     user = None if user_id is None else normalize_entity_id(user_id)
@@ -164,6 +203,7 @@ __all__ = [
     "AUTH_MIGRATIONS",
     "KEY_PREFIX",
     "ApiKey",
+    "VerifiedKeyCache",
     "acreate_key",
     "alist_keys",
     "arevoke_key",
