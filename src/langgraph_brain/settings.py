@@ -177,7 +177,7 @@ class BrainSettings(BaseSettings):
         default=5.0,
         ge=0,
         validation_alias="BRAIN_EXTRACTION_IDLE_SECONDS",
-        description="Debounce: a thread's extraction runs this long after its first unprocessed turn...",
+        description="Debounce: a thread's extraction runs once the thread has had no turn for this long...",
     )
     extraction_max_pending: int = Field(
         default=10,
