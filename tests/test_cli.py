@@ -56,8 +56,13 @@ def test_demo_exits_0_and_shows_recall_across_threads(cli_env: dict[str, str]) -
     assert "search_user_memory" in session2
     assert "[scripted model] From your memory: The user's name is Ana Rojas." in session2
     assert "The onboarding specialist says: From company memory: The company's tax regime is Pro Pyme" in out
-    assert out.count("✓ yes") == 3 and "✗" not in out
+    assert out.count("✓ yes") == 7 and "✗" not in out
     assert "Mem0 (search index)" in out and "Checkpointer (BrainSaver" in out
+    # Memories that form themselves: plain French statements, no save tool, a background worker.
+    forming = out[out.index("Session 3 ·") :]
+    assert "save_user_memory" not in forming.split("Session 4")[0]
+    assert "business_employees" in forming and "summary-demo-" in forming
+    assert "compte 5 employés" in forming and "compte 7 employés" in forming
 
 
 def test_memories_save_list_search_history_forget() -> None:

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from .demo_forming import DEMO_FORMING_USER, aforming_story
 from .output import mark, new_messages, print_turn, row, starting
 from .runner import console, run
 from .stores import Stores, open_stores, where
@@ -58,7 +59,11 @@ async def _demo(keep: bool) -> None:
             )
         )
         if not keep:
-            for scope, entity in (("user", DEMO_USER), ("user", DEMO_COLLEAGUE), ("company", DEMO_COMPANY)):
+            demo_entities = (
+                ("user", DEMO_USER), ("user", DEMO_COLLEAGUE), ("user", DEMO_FORMING_USER),
+                ("company", DEMO_COMPANY),
+            )  # fmt: skip
+            for scope, entity in demo_entities:
                 for record in await service.alist(scope, entity, limit=1000):
                     await service.aforget(scope, entity, record.slug, reason="demo reset")
         assistant = create_assistant(
@@ -111,13 +116,16 @@ async def _demo(keep: bool) -> None:
         private_ok = "Ana" not in private
 
         await _print_stores(brain, [thread_a, thread_b, thread_c, thread_d])
+        forming = await aforming_story(brain, settings, model, DEMO_COMPANY)
         checks = Table(title="Checks", show_header=False)
         checks.add_row("recall across threads (session 2 found session 1's fact)", mark(recall_ok))
         checks.add_row("company memory shared between specialists and users", mark(shared_ok))
         checks.add_row("user memory private (bruno does not see ana's name)", mark(private_ok))
+        for label, ok in forming:
+            checks.add_row(label, mark(ok))
         console.print(checks)
         console.print(f"[dim]Demo finished in {time.monotonic() - started:.1f}s.[/dim]")
-        if not (recall_ok and shared_ok and private_ok):
+        if not (recall_ok and shared_ok and private_ok and all(ok for _, ok in forming)):
             raise typer.Exit(1)
 
 

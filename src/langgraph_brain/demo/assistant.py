@@ -15,6 +15,7 @@ from ..middleware import (
     DEFAULT_MAX_HISTORY_TOKENS,
     DEFAULT_MAX_MEMORY_CONTEXT_TOKENS,
     DEFAULT_RETAIN_MESSAGES,
+    OnArchived,
     create_memory_middleware,
 )
 from ..tools import DEFAULT_PERMISSIONS, BrainContext, create_memory_tools
@@ -51,6 +52,7 @@ def create_assistant(
     max_memory_context_tokens: int = DEFAULT_MAX_MEMORY_CONTEXT_TOKENS,
     tokenizer_model: str | None = None,
     extraction: AgentMiddleware[Any, Any] | None = None,
+    on_archived: OnArchived | None = None,
     name: str = "assistant",
 ) -> Any:
     """Build the assistant graph.
@@ -75,6 +77,8 @@ def create_assistant(
         extraction: Background memory extraction after each run (an
             `extraction.middleware.ExtractionMiddleware`); None: memories form only through the
             save tools.
+        on_archived: Called after compaction archived a segment of a thread (e.g.
+            `extraction.summaries.SummaryEnqueuer`, which queues the segment's summary).
         name: Graph name, also recorded as the actor of memory changes.
 
     Returns:
@@ -91,6 +95,7 @@ def create_assistant(
         max_history_tokens=max_history_tokens,
         max_memory_context_tokens=max_memory_context_tokens,
         tokenizer_model=tokenizer_model,
+        on_archived=on_archived,
     )
     return create_agent(
         resolve_chat_model(model),

@@ -29,6 +29,8 @@ from ..brain import MemoryService
 from ..brain import factory as brain_factory
 from ..extraction import factory as extraction_factory
 from ..extraction.middleware import ExtractionMiddleware
+from ..extraction.summaries import SummaryEnqueuer
+from ..middleware import OnArchived
 from ..settings import BrainSettings, get_settings
 from .assistant import create_assistant
 from .models import resolve_chat_model
@@ -76,6 +78,15 @@ async def aextraction(settings: BrainSettings) -> ExtractionMiddleware | None:
     return ExtractionMiddleware(await extraction_factory.get_shared_queue(settings))
 
 
+async def asummaries(settings: BrainSettings) -> OnArchived | None:
+    """The compaction callback that queues each archived segment's summary (None when
+    BRAIN_SUMMARIES=false); starts the worker."""
+    if not settings.summaries:
+        return None
+    await astart_background(settings)
+    return SummaryEnqueuer((await extraction_factory.get_shared_queue(settings)).app)
+
+
 def _warn_if_unauthenticated() -> None:
     # The LangGraph server passes langgraph.json's "auth" section as LANGGRAPH_AUTH; without
     # it every client may claim any user_id in its run context.
@@ -111,10 +122,15 @@ async def assistant(config: RunnableConfig) -> Any:
     """`langgraph.json` graph "assistant": the memory assistant (see `create_assistant`)."""
     settings = get_settings()
     extraction = await aextraction(settings)
+    on_archived = await asummaries(settings)
     return await _cached(
         "assistant",
         lambda service: create_assistant(
-            service, retain_messages=settings.retain_messages, extraction=extraction, **budgets(settings)
+            service,
+            retain_messages=settings.retain_messages,
+            extraction=extraction,
+            on_archived=on_archived,
+            **budgets(settings),
         ),
     )
 
@@ -133,6 +149,7 @@ __all__ = [
     "aextraction",
     "assistant",
     "astart_background",
+    "asummaries",
     "budgets",
     "get_shared_service",
     "supervisor",

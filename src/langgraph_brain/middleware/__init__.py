@@ -24,6 +24,7 @@ from .compaction import (
     DEFAULT_RETAIN_MESSAGES,
     CompactionMiddleware,
     Compactor,
+    OnArchived,
     compaction_cut,
     create_compaction_node,
 )
@@ -63,6 +64,7 @@ def create_memory_middleware(
     max_memory_context_tokens: int = DEFAULT_MAX_MEMORY_CONTEXT_TOKENS,
     tokenizer_model: str | None = None,
     include_company: bool = True,
+    on_archived: OnArchived | None = None,
 ) -> list[AgentMiddleware[Any, Any]]:
     """The memory middleware stack, in order: compaction, memory context, trimming.
 
@@ -85,6 +87,8 @@ def create_memory_middleware(
         tokenizer_model: Model whose tiktoken encoding both budgets count in (e.g.
             "openai:gpt-4o-mini"); None: the bundled offline encoding.
         include_company: Show the company's core memories too.
+        on_archived: Called with (thread id, messages) after compaction archived them, e.g.
+            `extraction.summaries.SummaryEnqueuer(app)` to summarise each archived segment.
 
     Returns:
         The middleware to pass to `create_agent(middleware=...)`, ahead of your own.
@@ -96,7 +100,9 @@ def create_memory_middleware(
     stack: list[AgentMiddleware[Any, Any]] = []
     if compaction:
         transcript = saver.transcript if isinstance(saver, BrainSaver) else Transcript(service.pool)
-        stack.append(CompactionMiddleware(transcript, retain_messages=retain_messages))
+        stack.append(
+            CompactionMiddleware(transcript, retain_messages=retain_messages, on_archived=on_archived)
+        )
     if memory_context:
         stack.append(
             MemoryContextMiddleware(
@@ -121,6 +127,7 @@ __all__ = [
     "Compactor",
     "MemoryContextMiddleware",
     "MemoryContextSpec",
+    "OnArchived",
     "TokenCounter",
     "TrimResult",
     "TrimmingMiddleware",
