@@ -190,3 +190,40 @@ def test_cli_erase_asks_first_and_reports_counts(database_url: str, monkeypatch:
         assert table.exit_code == 0 and "brain rows" in table.output and "Mem0 memories" in table.output
     finally:
         get_settings.cache_clear()
+
+
+async def test_erase_forgets_the_erased_threads_queued_extraction(
+    service: MemoryService, saver: BrainSaver, database: Database, database_url: str
+) -> None:
+    """A queued extraction job or cursor of an erased thread must not outlive the erase (a job
+    would recreate memories from a conversation that no longer exists)."""
+    from datetime import UTC, datetime, timedelta
+
+    from langgraph_brain.extraction.migrations import aensure_queue_schema
+    from langgraph_brain.extraction.queue import adefer_extraction, create_queue_app
+
+    async with database.pool.connection() as conn:
+        await aensure_queue_schema(conn, migrate=True)
+    graph = _graph(saver)
+    app = create_queue_app(database_url)
+    async with app.open_async():
+        for user in ("q1", "q12"):
+            thread = f"thread-queued-{user}"
+            await graph.ainvoke(
+                {"messages": [HumanMessage("hello")]},
+                {"configurable": {"thread_id": thread, "user_id": user}},
+            )
+            later = datetime.now(UTC) + timedelta(hours=1)
+            await adefer_extraction(
+                app, thread_id=thread, user_id=user, company_id=None, lane="idle", at=later
+            )
+            async with database.pool.connection() as conn:
+                await conn.execute("INSERT INTO brain_extraction_cursors (thread_id) VALUES (%s)", (thread,))
+
+    report = await aerase(service, "user", "q1", saver=saver)
+    assert (report.extraction_cursors, report.extraction_jobs) == (1, 1)
+    async with database.pool.connection() as conn:
+        jobs = await (await conn.execute("SELECT args->>'thread_id' AS t FROM procrastinate_jobs")).fetchall()
+        cursors = await (await conn.execute("SELECT thread_id AS t FROM brain_extraction_cursors")).fetchall()
+    assert "thread-queued-q1" not in {r["t"] for r in jobs} | {r["t"] for r in cursors}
+    assert "thread-queued-q12" in {r["t"] for r in jobs} and "thread-queued-q12" in {r["t"] for r in cursors}

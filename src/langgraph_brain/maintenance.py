@@ -11,6 +11,7 @@ from .brain.reconcile import InvariantReport, ReconcileReport, acheck_invariant,
 from .brain.service import MemoryService
 from .checkpointers.saver import BrainSaver
 from .checkpointers.threads import athreads_of as threads_of
+from .extraction.erase import aforget_threads
 
 __all__ = [
     "EraseReport",
@@ -49,7 +50,8 @@ async def aerase(
             deleted with its checkpoints, blobs, writes and transcript (`chat_messages`).
 
     Returns:
-        An `EraseReport` with the count of everything removed.
+        An `EraseReport` with the count of everything removed (with `saver`, also the threads'
+        background-extraction cursors and queued jobs).
     """
     report = await aerase_entity(service, scope, entity_id)
     if saver is None:
@@ -61,4 +63,8 @@ async def aerase(
         report.thread_ids = list(threads)
         report.checkpoints = removed["checkpoints"]
         report.transcript_messages = removed["chat_messages"]
+    # No queued extraction may recreate memories from the erased threads (extraction.erase).
+    owner = report.entity_id if report.scope == "user" else None
+    async with service.admin_pool.connection() as conn:
+        report.extraction_cursors, report.extraction_jobs = await aforget_threads(conn, threads, owner)
     return report

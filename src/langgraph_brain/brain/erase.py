@@ -45,6 +45,9 @@ class EraseReport:
     transcript_messages: int = 0
     #: thread records deleted on a LangGraph server (`langgraph_brain.server.erase`)
     server_threads: int = 0
+    #: background-extraction cursors and queued jobs of the erased threads
+    extraction_cursors: int = 0
+    extraction_jobs: int = 0
     #: ids of the threads removed (so a caller can remove them elsewhere too, e.g. on a server)
     thread_ids: list[str] = field(default_factory=list)
 
@@ -63,6 +66,8 @@ class EraseReport:
             + self.checkpoints
             + self.transcript_messages
             + self.server_threads
+            + self.extraction_cursors
+            + self.extraction_jobs
         )
 
 
