@@ -19,7 +19,6 @@ it through the public save protocol as a user memory of the thread's owner:
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -71,9 +70,6 @@ def summary_slug(thread_id: str, n: int) -> str:
     return f"summary-{tid}-{n}"
 
 
-logger = logging.getLogger(__name__)
-
-
 class SummaryEnqueuer:
     """The `on_archived` callback of `Compactor`/`CompactionMiddleware`: queue a summary job.
 
@@ -98,15 +94,11 @@ class SummaryEnqueuer:
         deferrer = self.app.configure_task(
             f"{BLUEPRINT_NAMESPACE}:{SUMMARY_TASK}", lock=f"brain-summary:{thread_id}"
         )
-        try:
-            job_id: int = await deferrer.defer_async(
-                thread_id=str(thread_id), user_id=user, first_message_id=ids[0], last_message_id=ids[-1]
-            )
-        except Exception:
-            # The turn must not fail because the queue did: the messages are safe in the
-            # transcript, only this segment's summary is missing (logged for an operator).
-            logger.exception("could not queue the summary of thread %s's archived segment", thread_id)
-            return None
+        # A failed INSERT fails the turn before anything leaves state: the next turn archives the
+        # same messages again (a no-op) and queues the summary again, so no segment goes unsummarised.
+        job_id: int = await deferrer.defer_async(
+            thread_id=str(thread_id), user_id=user, first_message_id=ids[0], last_message_id=ids[-1]
+        )
         return job_id
 
 
