@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +120,28 @@ def derived_config(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         if isinstance(entry, dict) and isinstance(entry.get(key), str):
             config[section] = {**entry, key: _absolute(entry[key])}
     return config
+
+
+async def acreate_keys(
+    database_url: str, specs: Iterable[tuple[str, str, str | None, bool]]
+) -> dict[str, str]:
+    """Migrate the database and issue one API key per (name, user, company, admin).
+
+    Returns name -> key and name + "_id" -> the key's id (for `arevoke_key`).
+    """
+    import psycopg
+
+    from langgraph_brain.db import CONNECTION_KWARGS
+    from langgraph_brain.migrate import amigrate_all
+    from langgraph_brain.server.keys import acreate_key
+
+    out: dict[str, str] = {}
+    async with await psycopg.AsyncConnection.connect(database_url, **CONNECTION_KWARGS) as conn:
+        await amigrate_all(conn)
+        for name, user, company, admin in specs:
+            record, out[name] = await acreate_key(conn, user, company, admin=admin)
+            out[f"{name}_id"] = record.key_id
+    return out
 
 
 def free_port() -> int:

@@ -17,15 +17,12 @@ import httpx
 import psycopg
 import pytest
 from starlette.requests import Request
-from tests.devserver import DevServer, dev_server, offline_env
+from tests.devserver import DevServer, acreate_keys, dev_server, offline_env
 
-from langgraph_brain.db import CONNECTION_KWARGS
 from langgraph_brain.identity import AUTH_USER_KIND
-from langgraph_brain.migrate import amigrate_all
 from langgraph_brain.server.api.caller import caller_of
 from langgraph_brain.server.api.errors import ApiError
 from langgraph_brain.server.auth import OPEN_USER_KIND, PROBE_USER_KIND, UI_SHELL_KIND
-from langgraph_brain.server.keys import acreate_key
 
 pytestmark = pytest.mark.slow
 
@@ -38,19 +35,11 @@ SECRETS = ("Ana Rojas", "Pro Pyme", "ana-secret-7731")
 
 @pytest.fixture(scope="module")
 async def keys(database_url: str) -> dict[str, str]:
-    async with await psycopg.AsyncConnection.connect(database_url, **CONNECTION_KWARGS) as conn:
-        await amigrate_all(conn)
-        out: dict[str, str] = {}
-        for name, user, company, admin in (
-            ("ana", "ana", "acme", False),
-            ("bruno", "bruno", "acme", False),
-            ("carla", "carla", "globex", False),
-            ("admin", "ops", None, True),
-        ):
-            record, key = await acreate_key(conn, user, company, admin=admin)
-            out[name] = key
-            out[f"{name}_id"] = record.key_id
-    return out
+    return await acreate_keys(
+        database_url,
+        [("ana", "ana", "acme", False), ("bruno", "bruno", "acme", False),
+         ("carla", "carla", "globex", False), ("admin", "ops", None, True)],
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,7 @@ import httpx
 import psycopg
 import pytest
 from langgraph_sdk import get_client
-from tests.devserver import DevServer, dev_server, offline_env
-
-from langgraph_brain.db import CONNECTION_KWARGS
-from langgraph_brain.migrate import amigrate_all
-from langgraph_brain.server.keys import acreate_key
+from tests.devserver import DevServer, acreate_keys, dev_server, offline_env
 
 pytestmark = pytest.mark.slow
 
@@ -31,17 +27,11 @@ LEAKS: list[str] = []
 
 @pytest.fixture(scope="module")
 async def keys(database_url: str) -> dict[str, str]:
-    async with await psycopg.AsyncConnection.connect(database_url, **CONNECTION_KWARGS) as conn:
-        await amigrate_all(conn)
-        out: dict[str, str] = {}
-        for name, user, company, admin in (
-            ("ana", "ana", "acme", False),
-            ("bruno", "bruno", "acme", False),
-            ("carla", "carla", "globex", False),
-            ("admin", "ops", None, True),
-        ):
-            _, out[name] = await acreate_key(conn, user, company, admin=admin)
-    return out
+    return await acreate_keys(
+        database_url,
+        [("ana", "ana", "acme", False), ("bruno", "bruno", "acme", False),
+         ("carla", "carla", "globex", False), ("admin", "ops", None, True)],
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

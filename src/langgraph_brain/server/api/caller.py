@@ -81,6 +81,11 @@ class Caller:
             raise ApiError(403, f"Your credentials name no {param}, so there are no {scope} memories to use.")
         return own
 
+    def user_and_company(self, request: Request) -> tuple[str, str | None]:
+        """The user this request acts on, and its company when it has one (or names one)."""
+        has_company = self.company_id is not None or _PARAM["company"] in request.query_params
+        return self.entity(request, "user"), self.entity(request, "company") if has_company else None
+
     def require_admin(self) -> None:
         """403 unless the caller is an operator."""
         if not self.is_admin:

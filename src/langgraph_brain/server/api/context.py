@@ -42,13 +42,7 @@ def _group(scope: str, record: MemoryRecord) -> str:
 @endpoint
 async def memory_context(request: Request) -> Response:
     """The caller's core memories (user and company), grouped, plus the system-prompt block."""
-    caller = caller_of(request)
-    user = caller.entity(request, "user")
-    company = (
-        caller.entity(request, "company")
-        if (caller.company_id or "company_id" in request.query_params)
-        else None
-    )
+    user, company = caller_of(request).user_and_company(request)
     query = text_param(request, "query")
     k = int_param(request, "k", default=5, low=1, high=20)
     service = await aservice()

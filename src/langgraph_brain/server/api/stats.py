@@ -44,13 +44,7 @@ async def _scope_stats(service: MemoryService, scope: str, entity: str) -> dict[
 @endpoint
 async def memory_stats(request: Request) -> Response:
     """{"user": {...}, "company": {...} | null, "conversations": n}."""
-    caller = caller_of(request)
-    user = caller.entity(request, "user")
-    company = (
-        caller.entity(request, "company")
-        if (caller.company_id or "company_id" in request.query_params)
-        else None
-    )
+    user, company = caller_of(request).user_and_company(request)
     service = await aservice()
     saver = await asaver()
     user_stats, company_stats, threads = await asyncio.gather(
