@@ -1,0 +1,180 @@
+"""Candidate hybrid rankings for bench/eval_ranking.py, replayed on recorded candidate lists.
+
+`eval_ranking.py` records, once per question, what the real search path produces before fusion:
+the vector list (Mem0 + e5, 50 candidates, cosine scores), the keyword list (the brain's BM25
+SQL, 50 candidates) and the full-text language Postgres guesses for the query and for each
+memory. Every configuration below is then a pure function of those lists, so a grid of
+configurations costs seconds instead of one full benchmark run each; the configuration kept is
+re-run end to end through `MemoryService.asearch` to check that the replay matches.
+
+Configuration knobs (see `Config`): how each side's scores are scaled (min-max, the current
+default; or distribution-based, mean +- 3 sd), the keyword weight, a gate that lets keyword
+evidence count only for the vector side's top-M candidates, and language abstention: for a
+memory whose guessed language differs from the query's, the keyword side has no way to see a
+match (the words differ), so instead of scoring it 0 it abstains and the memory keeps its vector
+score on that side too. Sequence-neighbour expansion is applied afterwards exactly as search.py
+does (a neighbour slug present in the tenant gets weight x the seed's fused score).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph_brain.brain.retrieval import neighbour_slugs
+
+Hit = tuple[str, float]  # (slug, score), best first
+UNKNOWN_LANGUAGES = frozenset({"simple", ""})
+
+
+@dataclass(frozen=True)
+class Config:
+    """One ranking to replay. mode "vector"/"keyword" replay a single list."""
+
+    name: str
+    mode: str = "hybrid"
+    scaling: str = "minmax"  # "minmax" or "dbsf" (mean +- 3 standard deviations, clipped)
+    vector_weight: float = 1.0
+    keyword_weight: float = 1.5
+    gate: int | None = None  # keyword evidence counts only within the vector top-`gate`
+    abstain: bool = False  # keyword side abstains on memories in another language than the query
+    guard: int = 0  # the vector top-`guard` memories the keyword side cannot see keep their rank
+    neighbour_weight: float = 0.5
+    neighbour_seeds: int = 10
+
+
+def scale(hits: Sequence[Hit], how: str) -> dict[str, float]:
+    """Each list's scores on 0..1: min-max, or distribution-based (mean +- 3 sd, clipped)."""
+    if not hits:
+        return {}
+    scores = [s for _, s in hits]
+    if how == "dbsf" and len(scores) > 1:
+        mean, sd = statistics.fmean(scores), statistics.pstdev(scores)
+        lo, hi = mean - 3 * sd, mean + 3 * sd
+    else:
+        lo, hi = min(scores), max(scores)
+    return {slug: min(1.0, max(0.0, (s - lo) / (hi - lo))) if hi > lo else 1.0 for slug, s in hits}
+
+
+def rank(
+    config: Config,
+    vector: Sequence[Hit],
+    keyword: Sequence[Hit],
+    languages: Mapping[str, str],
+    query_language: str,
+    tenant_slugs: set[str],
+    k: int = 10,
+) -> list[str]:
+    """The top-`k` slugs `config` returns for one question."""
+    if config.mode == "vector":
+        return [slug for slug, _ in vector[:k]]
+    if config.mode == "keyword":
+        return [slug for slug, _ in keyword[:k]]
+    v = scale(vector, config.scaling)
+    kw = scale(keyword, config.scaling)
+    gated = {slug for slug, _ in vector[: config.gate]} if config.gate is not None else None
+    total = config.vector_weight + config.keyword_weight
+    fused: dict[str, float] = {}
+    for slug in dict.fromkeys([s for s, _ in vector] + [s for s, _ in keyword]):
+        k_score = kw.get(slug, 0.0)
+        if gated is not None and slug not in gated:
+            k_score = 0.0
+        if (
+            config.abstain
+            and slug in v
+            and query_language not in UNKNOWN_LANGUAGES
+            and languages.get(slug, "simple") not in UNKNOWN_LANGUAGES
+            and languages[slug] != query_language
+        ):
+            k_score = v[slug]
+        fused[slug] = (config.vector_weight * v.get(slug, 0.0) + config.keyword_weight * k_score) / total
+    order = sorted(fused, key=lambda s: -fused[s])  # stable: first-seen order on ties, as in search.py
+    if config.guard:
+        order = guarded(order, vector, keyword, languages, query_language, config.guard)
+        fused = dict(zip(order, sorted(fused.values(), reverse=True), strict=True))
+    scored = {s: fused[s] for s in order}
+    if config.neighbour_weight > 0:
+        for seed in order[: config.neighbour_seeds]:
+            for near in neighbour_slugs(seed):
+                if near in tenant_slugs:
+                    extra = config.neighbour_weight * fused[seed]
+                    if extra > scored.get(near, float("-inf")):
+                        scored[near] = extra
+    return sorted(scored, key=lambda s: -scored[s])[:k]
+
+
+def guarded(
+    order: list[str],
+    vector: Sequence[Hit],
+    keyword: Sequence[Hit],
+    languages: Mapping[str, str],
+    query_language: str,
+    depth: int,
+) -> list[str]:
+    """`order` with the vector top-`depth` memories the keyword side could not see kept in place.
+
+    The keyword side sees the query's language (when Postgres cannot guess it, the languages of
+    the keyword hits). A vector candidate in another known language, with no keyword hit, scores 0
+    there for lack of shared words, not for lack of relevance; it keeps its vector rank and the
+    fused order fills the other positions, so keyword evidence reorders only what it could judge.
+    """
+    if query_language not in UNKNOWN_LANGUAGES:
+        seen = {query_language}
+    else:
+        seen = {languages.get(s, "") for s, _ in keyword} - UNKNOWN_LANGUAGES
+    if not seen:
+        return order
+    matched = {s for s, _ in keyword}
+    pinned = {
+        i: s
+        for i, (s, _) in enumerate(vector[:depth])
+        if languages.get(s, "") not in UNKNOWN_LANGUAGES and languages[s] not in seen and s not in matched
+    }
+    if not pinned:
+        return order
+    rest = iter(s for s in order if s not in pinned.values())
+    return [pinned[i] if i in pinned else next(rest) for i in range(len(order))]
+
+
+def score_question(top: Sequence[str], gold: Sequence[str]) -> dict[str, float]:
+    """recall@5, recall@10 (share of gold slugs in the top k) and hit@1 for one question."""
+    out = {f"r{k}": sum(g in top[:k] for g in gold) / len(gold) for k in (5, 10)}
+    out["hit1"] = float(bool(top) and top[0] in gold)
+    return out
+
+
+def evaluate(config: Config, records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean recall@5/@10 and hit@1 per group ("all", each category, each split) of the records."""
+    groups: dict[str, list[dict[str, float]]] = {}
+    for rec in records:
+        top = rank(
+            config, rec["vector"], rec["keyword"], rec["languages"], rec["query_language"], rec["slugs"]
+        )
+        scores = score_question(top, rec["gold"])
+        for group in ("all", f"cat:{rec['category']}", f"split:{rec['split']}"):
+            groups.setdefault(group, []).append(scores)
+    return {
+        g: {m: statistics.fmean(s[m] for s in rows) for m in ("r5", "r10", "hit1")} | {"n": len(rows)}
+        for g, rows in groups.items()
+    }
+
+
+def grid() -> list[Config]:
+    """Every configuration tried. Names say what differs from today's default."""
+    out = [Config("vector", mode="vector"), Config("keyword", mode="keyword"), Config("hybrid (today)")]
+    for wk in (0.5, 1.0, 2.0):
+        out.append(Config(f"minmax wk={wk}", keyword_weight=wk))
+    for wk in (0.5, 1.0, 1.5):
+        out.append(Config(f"dbsf wk={wk}", scaling="dbsf", keyword_weight=wk))
+    for gate in (10, 20):
+        out.append(Config(f"gate top-{gate}", gate=gate))
+    for wk in (1.0, 1.5, 2.0):
+        out.append(Config(f"abstain wk={wk}", abstain=True, keyword_weight=wk))
+    out.append(Config("abstain + dbsf wk=1.5", abstain=True, scaling="dbsf"))
+    out.append(Config("abstain + gate top-20", abstain=True, gate=20))
+    for depth in (1, 2, 3, 5, 10):
+        out.append(Config(f"guard top-{depth}", guard=depth))
+    out.append(Config("guard top-10 + dbsf", guard=10, scaling="dbsf"))
+    return out
