@@ -88,6 +88,11 @@ class HistoryEntry:
     actor: dict[str, Any]
     reason: str | None
     created_at: datetime
+    #: Start of the interval in which `new_content` was the slug's value (this entry's time).
+    valid_from: datetime | None = None
+    #: End of that interval: the time of the slug's next entry (an update or a forget); None
+    #: while it is still the current value. A forget's interval is one in which the slug was absent.
+    valid_to: datetime | None = None
 
 
 @dataclass

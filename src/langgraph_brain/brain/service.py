@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from langgraph.store.base import NOT_PROVIDED, NotProvided
 
 from . import bulk, protocol, transfer
+from .as_of import alist_at, asearch_at, with_validity
 from .blocking import BlockingTwins
 from .entities import EntityNormalizer, normalize_entity_id
 from .errors import BrainConfigurationError
@@ -200,6 +201,7 @@ class MemoryService(BlockingTwins):
         k: int = 5,
         category: str | None = None,
         mode: str | None = None,
+        as_of: object = None,
     ) -> list[SearchHit]:
         """Search one user's or one company's memories, best first.
 
@@ -212,9 +214,12 @@ class MemoryService(BlockingTwins):
             mode: "hybrid", "vector" or "keyword" (see `langgraph_brain.brain.retrieval`); None
                 uses the service's default (`BRAIN_SEARCH_MODE`, "hybrid"). Scores are comparable
                 only within one mode.
+            as_of: search the versions valid at this instant instead (`as_of.validate_as_of`: an
+                aware datetime, a date or an ISO string); see `langgraph_brain.brain.as_of`.
 
         Raises:
-            MemoryValidationError: empty/oversized query, k outside 1..100, bad category or mode.
+            MemoryValidationError: empty/oversized query, k outside 1..100, bad category or mode,
+                bad `as_of` (future, no timezone, before the entity's first memory).
             MemoryBackendError: Mem0 or Postgres is unavailable.
         """
         checked_scope, entity = self.normalize(scope, entity_id)
@@ -223,13 +228,21 @@ class MemoryService(BlockingTwins):
         search_mode = validate_mode(self.search_mode if mode is None else mode)
         if category is not None:
             category = validate_category(category, checked_scope)
+        if as_of is not None:  # answered from brain_history, never from the index
+            with storage_errors(SEARCH_FAILED_TEMPLATE):
+                return await asearch_at(self, checked_scope, entity, query, as_of, k, category, search_mode)
         with observed(self.observer, "search", search_mode), storage_errors(SEARCH_FAILED_TEMPLATE):
             return await asearch_entity(self, checked_scope, entity, query, k, category, search_mode)
 
-    async def aget(self, scope: str, entity_id: str, slug: str) -> MemoryRecord | None:
-        """The memory `slug` of one entity, or None."""
+    async def aget(
+        self, scope: str, entity_id: str, slug: str, *, as_of: object = None
+    ) -> MemoryRecord | None:
+        """The memory `slug` of one entity, or None; with `as_of`, its version valid then (see `alist`)."""
         checked_scope, entity = self.normalize(scope, entity_id)
         slug = validate_slug(slug)
+        if as_of is not None:
+            past = await alist_at(self, checked_scope, entity, as_of, slug=slug, limit=1)
+            return past[0] if past else None
         rows = await self.tenancy.afetchall(
             checked_scope, entity, SELECT_ROW_SQL, (checked_scope, entity, slug)
         )
@@ -243,12 +256,18 @@ class MemoryService(BlockingTwins):
         category: str | None = None,
         after_slug: str | None = None,
         limit: int = 100,
+        as_of: object = None,
     ) -> list[MemoryRecord]:
-        """Memories of one entity ordered by slug; page with `after_slug` (keyset, no OFFSET)."""
+        """Memories of one entity ordered by slug; page with `after_slug` (keyset, no OFFSET). With
+        `as_of`, the versions valid then, from the history (`as_of.alist_at` says what it accepts)."""
         checked_scope, entity = self.normalize(scope, entity_id)
         if category is not None:
             category = validate_category(category, checked_scope)
         limit = max(1, min(int(limit), 1000))
+        if as_of is not None:
+            return await alist_at(
+                self, checked_scope, entity, as_of, category=category, after_slug=after_slug, limit=limit
+            )
         params = (checked_scope, entity, category, category, after_slug, after_slug, limit)
         rows = await self.tenancy.afetchall(checked_scope, entity, LIST_ROWS_SQL, params)
         return [to_record(r) for r in rows]
@@ -269,13 +288,14 @@ class MemoryService(BlockingTwins):
     async def ahistory(
         self, scope: str, entity_id: str, slug: str | None = None, *, limit: int = 100
     ) -> list[HistoryEntry]:
-        """The audit trail of one entity (or one slug), newest first."""
+        """The audit trail of one entity (or one slug), newest first, each entry with the interval in
+        which its new content was the value (`valid_from`/`valid_to`, see `HistoryEntry`)."""
         checked_scope, entity = self.normalize(scope, entity_id)
         if slug is not None:
             slug = validate_slug(slug)
         params = (checked_scope, entity, slug, slug, max(1, min(int(limit), 10_000)))
         rows = await self.tenancy.afetchall(checked_scope, entity, SELECT_HISTORY_SQL, params)
-        return [HistoryEntry(**r) for r in rows]
+        return with_validity(rows)
 
     async def aforget(
         self,
