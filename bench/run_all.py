@@ -40,6 +40,8 @@ QUICK = [
     ["bench_scale.py", "--others", "10000", "--sizes", "100,2000,10000", "--distinct", "500",
      "--queries", "30", "--index", "--threshold", "1000"],
     ["bench_http.py", "--memories", "100", "--queries", "60", "--health", "60"],
+    ["bench_extraction_turns.py", "--pairs", "60", "--threads", "10", "--warmup", "10", "--backlog", "80"],
+    ["bench_worker.py", "--threads", "40"],
 ]  # fmt: skip
 
 
@@ -53,6 +55,8 @@ def main() -> None:
     if args.locomo:
         runs.append(["locomo.py", args.locomo, "--limit-conversations", "2", "--modes", "vector,hybrid"])
         runs.append(["bench_store.py", args.locomo, "--conversations", "1"])
+        # Skips itself (exit 0, no network) without an API key for the extraction model.
+        runs.append(["extraction.py", args.locomo, "--conversations", "1", "--sessions", "2"])
     failed = []
     for cmd in runs:
         print(f"\n=== {' '.join(cmd)}", flush=True)
