@@ -11,8 +11,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from langchain_core.messages import AIMessage, ToolMessage
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode
 
 from langgraph_brain.brain import MemoryService, MemoryValidationError
+from langgraph_brain.tools import BrainContext, create_memory_tools
 
 U = "alice"
 T_PARIS = datetime(2024, 1, 1, 12, tzinfo=UTC)
@@ -172,3 +176,23 @@ async def test_an_entity_with_no_memories_had_nothing_stored_yet(service: Memory
     # The tenant filter holds for the past as well: another user's history is not read.
     with pytest.raises(MemoryValidationError, match="nothing was stored yet"):
         await service.asearch("company", U, "Which city does Alice live in?", as_of=T_LISBON)
+
+
+async def test_search_tool_takes_as_of_and_words_errors_for_the_model(service: MemoryService) -> None:
+    g = StateGraph(MessagesState, context_schema=BrainContext)
+    g.add_node("tools", ToolNode(create_memory_tools(service)))
+    g.add_edge(START, "tools")
+    graph = g.compile()
+
+    async def search(as_of: str) -> ToolMessage:
+        args = {"query": "Which city does Alice live in?", "k": 1, "as_of": as_of}
+        call = AIMessage("", tool_calls=[{"name": "search_user_memory", "args": args, "id": "c1"}])
+        out = await graph.ainvoke({"messages": [call]}, context={"user_id": "Alice"})
+        msg = out["messages"][-1]
+        assert isinstance(msg, ToolMessage)
+        return msg
+
+    past = await search("2024-07-01")
+    assert past.status != "error" and "as of 2024-07-01" in past.text and "Madrid" in past.text
+    future = await search("2999-01-01")
+    assert future.status == "error" and "in the future" in future.text and "Leave as_of out" in future.text

@@ -62,7 +62,12 @@ def test_no_identity_field_in_any_model_visible_schema(service: MemoryService) -
             props = set(schema.get("properties", {}))
             assert not {p for p in props if any(w in p.lower() for w in IDENTITY_WORDS)}, (tool.name, props)
             assert "runtime" not in props
-    assert set(tools[0].tool_call_schema.model_json_schema()["properties"]) == {"query", "k", "category"}
+    assert set(tools[0].tool_call_schema.model_json_schema()["properties"]) == {
+        "query",
+        "k",
+        "category",
+        "as_of",
+    }
     assert set(tools[1].tool_call_schema.model_json_schema()["properties"]) == {"slug", "content", "category"}
     assert set(tools[4].tool_call_schema.model_json_schema()["properties"]) == {"scope", "slug"}
 

@@ -112,14 +112,18 @@ def create_search_memory_tool(
         runtime: ToolRuntime[Any, Any],
         k: int = DEFAULT_TOOL_K,
         category: str | None = None,
+        as_of: str | None = None,
     ) -> tuple[str, list[dict[str, Any]]]:
         context, config = _runtime_parts(runtime)
         entity = resolve_identity(key, context=context, config=config)
-        hits = await _guarded(lambda: service.asearch(scope, entity, query, k=k, category=category))
+        hits = await _guarded(
+            lambda: service.asearch(scope, entity, query, k=k, category=category, as_of=as_of)
+        )
         artifact = [h.as_dict() for h in hits]
+        when = f" as of {as_of}" if as_of else ""
         if not hits:
-            return f"No {scope} memories match {query!r}.", artifact
-        lines = [f"{len(hits)} {scope} memories, best first:"]
+            return f"No {scope} memories match {query!r}{when}.", artifact
+        lines = [f"{len(hits)} {scope} memories{when}, best first:"]
         lines += [f"- [{h.slug}] ({h.category}) {h.content}" for h in hits]
         return "\n".join(lines), artifact
 

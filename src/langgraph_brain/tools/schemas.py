@@ -21,6 +21,12 @@ class SearchMemoryArgs(BaseModel):
         default=DEFAULT_TOOL_K, ge=1, le=MAX_TOOL_K, description="How many memories to return (1-20)."
     )
     category: str | None = Field(default=None, description="Only return memories of this category.")
+    as_of: str | None = Field(
+        default=None,
+        description="Only to ask what was true at a past date: an ISO date ('2025-03-01', meaning the end"
+        " of that day, UTC) or a datetime with a timezone ('2025-03-01T12:00:00Z'). Leave it out to"
+        " search what is true now.",
+    )
 
 
 class SaveMemoryArgs(BaseModel):

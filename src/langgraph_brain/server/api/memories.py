@@ -1,14 +1,16 @@
 """One entity's memories: list (keyset pages), get, create/replace, forget, history.
 
-    GET    /brain/memories/{scope}?category=&after=<slug>&limit=<1..500>
-    GET    /brain/memories/{scope}/{slug}
+    GET    /brain/memories/{scope}?category=&after=<slug>&limit=<1..500>&as_of=<ISO date/datetime>
+    GET    /brain/memories/{scope}/{slug}?as_of=<ISO date/datetime>
     PUT    /brain/memories/{scope}/{slug}     {"content", "category"?, "metadata"?, "reason"?}
     DELETE /brain/memories/{scope}/{slug}
     GET    /brain/memories/{scope}/{slug}/history
 
 The entity is the caller's user or company (`caller.Caller.entity`); every call goes through
 MemoryService, so validation, the save protocol, row-level security and the history are the
-same as for the agents' tools.
+same as for the agents' tools. `?as_of=` reads the versions valid at that past instant from the
+history (`langgraph_brain.brain.as_of`); a bad value (future, no timezone, before the first memory)
+is a 422.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from langgraph_brain.errors import MemoryNotFoundError
 from . import metrics
 from .caller import caller_of
 from .errors import endpoint, read_model
-from .params import after_param, category_param, int_param, scope_param, slug_param
+from .params import after_param, category_param, int_param, scope_param, slug_param, text_param
 from .schemas import PutMemory, history_json, memory_json, provided, save_json
 from .state import aservice
 
@@ -40,7 +42,10 @@ async def list_memories(request: Request) -> Response:
     limit = int_param(request, "limit", default=100, low=1, high=MAX_PAGE)
     service = await aservice()
     # One row more than asked tells whether another page exists, without a count.
-    rows = await service.alist(scope, entity, category=category, after_slug=after, limit=limit + 1)
+    as_of = text_param(request, "as_of")
+    rows = await service.alist(
+        scope, entity, category=category, after_slug=after, limit=limit + 1, as_of=as_of
+    )
     page = rows[:limit]
     next_after = page[-1].slug if len(rows) > limit else None
     return JSONResponse({"items": [memory_json(r) for r in page], "next_after": next_after})
@@ -56,7 +61,7 @@ async def get_memory(request: Request) -> Response:
     scope = scope_param(request)
     entity = caller_of(request).entity(request, scope)
     slug = slug_param(request)
-    record = await (await aservice()).aget(scope, entity, slug)
+    record = await (await aservice()).aget(scope, entity, slug, as_of=text_param(request, "as_of"))
     if record is None:
         raise _not_found(scope, slug)
     return JSONResponse(memory_json(record))

@@ -120,12 +120,18 @@ def build_spec() -> dict[str, Any]:
                     _query("category", {"type": "string"}),
                     _query("after", {"type": "string"}),
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+                    _query("as_of", {"type": "string"}),
                 ],
                 _json(page),
             )
         },
         "/brain/memories/{scope}/{slug}": {
-            "get": _op("Get one memory", [_SCOPE, _SLUG], _json(_ref("Memory")), errors=(401, 403, 404, 422)),
+            "get": _op(
+                "Get one memory",
+                [_SCOPE, _SLUG, _query("as_of", {"type": "string"})],
+                _json(_ref("Memory")),
+                errors=(401, 403, 404, 422),
+            ),
             "put": _op(
                 "Create or replace one memory",
                 [_SCOPE, _SLUG],

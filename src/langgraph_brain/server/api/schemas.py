@@ -42,6 +42,11 @@ class SearchRequest(_Body):
     min_score: float | None = Field(
         default=None, description="Drop hits scoring below this (scores compare within one mode only)."
     )
+    as_of: str | None = Field(
+        default=None,
+        description="Search the versions valid at this past instant: ISO date (end of that day, UTC) or"
+        " datetime with a timezone. 422 if in the future, without timezone or before the first memory.",
+    )
 
 
 class BulkItem(_Body):
@@ -109,6 +114,9 @@ def history_json(entry: HistoryEntry) -> dict[str, Any]:
         "actor": entry.actor,
         "reason": entry.reason,
         "created_at": entry.created_at.isoformat(),
+        # The interval in which new_content was the value (valid_to null: still current).
+        "valid_from": entry.valid_from.isoformat() if entry.valid_from else None,
+        "valid_to": entry.valid_to.isoformat() if entry.valid_to else None,
     }
 
 

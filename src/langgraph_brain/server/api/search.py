@@ -1,8 +1,9 @@
 """Search one entity's memories: `POST /brain/search/{scope}` {"query", "mode"?, "k"?, "category"?,
-"min_score"?} -> {"hits": [{"slug", "content", "category", "score", "updated_at"}]}, best first.
+"min_score"?, "as_of"?} -> {"hits": [{"slug", "content", "category", "score", "updated_at"}]}, best first.
 
 `MemoryService.asearch` does the work (only synced rows of this entity come back); `min_score`
-is applied to its hits, so fewer than `k` may remain.
+is applied to its hits, so fewer than `k` may remain. `as_of` searches the versions valid at that
+past instant (`langgraph_brain.brain.as_of`); a bad value is a 422.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ async def search_memories(request: Request) -> Response:
     service = await aservice()
     mode = body.mode or service.search_mode
     with metrics.timed(metrics.SEARCH_SECONDS, mode):
-        hits = await service.asearch(scope, entity, body.query, k=body.k, category=body.category, mode=mode)
+        hits = await service.asearch(
+            scope, entity, body.query, k=body.k, category=body.category, mode=mode, as_of=body.as_of
+        )
     if body.min_score is not None:
         hits = [h for h in hits if h.score >= body.min_score]
     return JSONResponse({"hits": [hit_json(h) for h in hits], "mode": mode})
