@@ -41,6 +41,11 @@ class Config:
     gate: int | None = None  # keyword evidence counts only within the vector top-`gate`
     abstain: bool = False  # keyword side abstains on memories in another language than the query
     guard: int = 0  # the vector top-`guard` memories the keyword side cannot see keep their rank
+    # Agreement weighting: the keyword weight times the share of the keyword top-`agree` found in
+    # the vector top-`agree_depth` (at least `agree_floor`); 0 turns it off.
+    agree: int = 0
+    agree_depth: int = 50
+    agree_floor: float = 0.0
     neighbour_weight: float = 0.5
     neighbour_seeds: int = 10
 
@@ -75,7 +80,12 @@ def rank(
     v = scale(vector, config.scaling)
     kw = scale(keyword, config.scaling)
     gated = {slug for slug, _ in vector[: config.gate]} if config.gate is not None else None
-    total = config.vector_weight + config.keyword_weight
+    keyword_weight = config.keyword_weight
+    if config.agree and keyword:
+        strong = {slug for slug, _ in vector[: config.agree_depth]}
+        top = [slug for slug, _ in keyword[: config.agree]]
+        keyword_weight *= max(config.agree_floor, sum(s in strong for s in top) / len(top))
+    total = config.vector_weight + keyword_weight
     fused: dict[str, float] = {}
     for slug in dict.fromkeys([s for s, _ in vector] + [s for s, _ in keyword]):
         k_score = kw.get(slug, 0.0)
@@ -89,7 +99,7 @@ def rank(
             and languages[slug] != query_language
         ):
             k_score = v[slug]
-        fused[slug] = (config.vector_weight * v.get(slug, 0.0) + config.keyword_weight * k_score) / total
+        fused[slug] = (config.vector_weight * v.get(slug, 0.0) + keyword_weight * k_score) / total
     order = sorted(fused, key=lambda s: -fused[s])  # stable: first-seen order on ties, as in search.py
     if config.guard:
         order = guarded(order, vector, keyword, languages, query_language, config.guard)
@@ -116,14 +126,14 @@ def guarded(
     """`order` with the vector top-`depth` memories the keyword side could not see kept in place.
 
     The keyword side sees the query's language (when Postgres cannot guess it, the languages of
-    the keyword hits). A vector candidate in another known language, with no keyword hit, scores 0
+    its own top-`depth` hits). A vector candidate in another known language, with no keyword hit, scores 0
     there for lack of shared words, not for lack of relevance; it keeps its vector rank and the
     fused order fills the other positions, so keyword evidence reorders only what it could judge.
     """
     if query_language not in UNKNOWN_LANGUAGES:
         seen = {query_language}
     else:
-        seen = {languages.get(s, "") for s, _ in keyword} - UNKNOWN_LANGUAGES
+        seen = {languages.get(s, "") for s, _ in keyword[:depth]} - UNKNOWN_LANGUAGES
     if not seen:
         return order
     matched = {s for s, _ in keyword}
@@ -168,7 +178,7 @@ def grid() -> list[Config]:
         out.append(Config(f"minmax wk={wk}", keyword_weight=wk))
     for wk in (0.5, 1.0, 1.5):
         out.append(Config(f"dbsf wk={wk}", scaling="dbsf", keyword_weight=wk))
-    for gate in (10, 20):
+    for gate in (10, 20, 30):
         out.append(Config(f"gate top-{gate}", gate=gate))
     for wk in (1.0, 1.5, 2.0):
         out.append(Config(f"abstain wk={wk}", abstain=True, keyword_weight=wk))
@@ -177,4 +187,10 @@ def grid() -> list[Config]:
     for depth in (1, 2, 3, 5, 10):
         out.append(Config(f"guard top-{depth}", guard=depth))
     out.append(Config("guard top-10 + dbsf", guard=10, scaling="dbsf"))
+    out.append(Config("guard top-3 wk=2.0", guard=3, keyword_weight=2.0))
+    out.append(Config("gate top-50", gate=50))
+    for top, depth, floor in ((5, 50, 0.0), (5, 20, 0.0), (1, 10, 0.0), (5, 10, 0.5)):
+        name = f"agreement kw top-{top} in vec top-{depth}" + (f", floor {floor}" if floor else "")
+        out.append(Config(name, agree=top, agree_depth=depth, agree_floor=floor))
+    out.append(Config("agreement kw top-3 in vec top-10 + guard top-3", agree=3, agree_depth=10, guard=3))
     return out
