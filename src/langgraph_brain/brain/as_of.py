@@ -35,7 +35,7 @@ from langchain_core.embeddings import Embeddings
 from .errors import MemoryValidationError
 from .index import MemoryIndex
 from .models import HistoryEntry, MemoryRecord, SearchHit
-from .retrieval import RetrievalOptions, SearchMode
+from .retrieval import QUERY_TERMS_SQL, RetrievalOptions, SearchMode
 from .rows import Tenancy
 from .validation import Scope
 
@@ -83,15 +83,9 @@ AS_OF_SEARCH_SQL = (
     + """, docs AS (
     SELECT v.*, brain_search_tsv(v.new_content) AS tsv FROM valid AS v
 ), q AS (
-    SELECT lexeme AS term FROM unnest(brain_search_tsv(%(query)s))
-    UNION
-    SELECT brain_fold(u.lexeme)
-    FROM (VALUES ('english'::regconfig), ('spanish'::regconfig), ('french'::regconfig),
-                 ('portuguese'::regconfig), ('german'::regconfig), ('italian'::regconfig),
-                 ('dutch'::regconfig)) AS c(cfg),
-         unnest(to_tsvector(c.cfg, %(query)s)) AS u
-    WHERE brain_ts_config(%(query)s) = 'simple'::regconfig
-), stats AS (
+"""
+    + QUERY_TERMS_SQL
+    + """), stats AS (
     SELECT greatest(count(*), 1)::float8 AS n,
            greatest(coalesce(avg(length(tsv)), 1), 1)::float8 AS avgdl FROM docs
 ), hits AS (

@@ -108,6 +108,19 @@ class RankedHit:
     slug: str | None = None
 
 
+#: The query's lexemes, as a CTE body (`q AS (...)`): its words as stored rows are indexed, plus,
+#: when no language wins for the query, every configuration's stems (folded), so that a short
+#: question still meets stemmed memories. Shared by `KEYWORD_SQL` and `as_of.AS_OF_SEARCH_SQL`.
+QUERY_TERMS_SQL = """    SELECT lexeme AS term FROM unnest(brain_search_tsv(%(query)s))
+    UNION
+    SELECT brain_fold(u.lexeme)
+    FROM (VALUES ('english'::regconfig), ('spanish'::regconfig), ('french'::regconfig),
+                 ('portuguese'::regconfig), ('german'::regconfig), ('italian'::regconfig),
+                 ('dutch'::regconfig)) AS c(cfg),
+         unnest(to_tsvector(c.cfg, %(query)s)) AS u
+    WHERE brain_ts_config(%(query)s) = 'simple'::regconfig
+"""
+
 # BM25 over one entity's synced memories. Steps:
 #   q     the query's lexemes, produced by the same function as the stored column; when the
 #         query's language cannot be guessed (a short query such as "painting sunrises" has no
@@ -125,17 +138,12 @@ class RankedHit:
 #         cannot count towards any df, so counting over `hits` is exact).
 # The tsquery is built from lexemes quoted in SQL rather than parsed by to_tsquery, which would
 # re-tokenise lexemes like 'e-mail' into several terms.
-KEYWORD_SQL = """
+KEYWORD_SQL = (
+    """
 WITH q AS (
-    SELECT lexeme AS term FROM unnest(brain_search_tsv(%(query)s))
-    UNION
-    SELECT brain_fold(u.lexeme)
-    FROM (VALUES ('english'::regconfig), ('spanish'::regconfig), ('french'::regconfig),
-                 ('portuguese'::regconfig), ('german'::regconfig), ('italian'::regconfig),
-                 ('dutch'::regconfig)) AS c(cfg),
-         unnest(to_tsvector(c.cfg, %(query)s)) AS u
-    WHERE brain_ts_config(%(query)s) = 'simple'::regconfig
-), qq AS (
+"""
+    + QUERY_TERMS_SQL
+    + """), qq AS (
     SELECT string_agg('''' || replace(replace(term, '\\', '\\\\'), '''', '''''') || '''', ' | ')::tsquery
            AS tsq
     FROM q
@@ -167,6 +175,7 @@ GROUP BY h.memory_id
 ORDER BY score DESC, memory_id
 LIMIT %(limit)s
 """
+)
 
 
 def keyword_query(
