@@ -335,9 +335,14 @@ class MemoryService(BlockingTwins):
         *,
         actor: Actor | None = None,
         on_progress: Callable[[int], None] | None = None,
+        prepare: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None,
+        reason: str = "import",
     ) -> SaveManyResult:
-        """Import JSON lines (as written by `aexport`); bad lines are reported, not fatal."""
-        return await transfer.aimport_jsonl(self, lines, actor=actor, on_progress=on_progress)
+        """Import JSON lines (as written by `aexport`); bad lines are reported, not fatal (see
+        `transfer.aimport_jsonl` for `prepare`, a per-line check and transform)."""
+        return await transfer.aimport_jsonl(
+            self, lines, actor=actor, on_progress=on_progress, prepare=prepare, reason=reason
+        )
 
     async def aclose(self) -> None:
         """Close the index (the pool belongs to whoever opened it)."""

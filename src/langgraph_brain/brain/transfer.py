@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .bulk import asave_many
+from .errors import BrainError
 from .models import Actor, SaveManyResult
 from .rows import EXPORT_PAGE_SQL, to_record
 from .validation import Scope, validate_scope
@@ -49,8 +50,17 @@ async def aimport_jsonl(
     *,
     actor: Actor | None = None,
     on_progress: Callable[[int], None] | None = None,
+    prepare: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None,
+    reason: str = "import",
 ) -> SaveManyResult:
-    """Import JSON lines (as written by `aexport`); bad lines are reported, not fatal."""
+    """Import JSON lines (as written by `aexport`); bad lines are reported, not fatal.
+
+    Args:
+        prepare: turns each parsed line into the item to save, or raises ValueError / BrainError
+            to refuse that line with its message (e.g. the HTTP API pins every line to the
+            caller's own scope and entity).
+        reason: recorded in brain_history for every save.
+    """
     items: list[Mapping[str, Any]] = []
     line_of: list[int] = []  # 0-based line number of each parsed item
     bad: list[dict[str, Any]] = []
@@ -58,17 +68,14 @@ async def aimport_jsonl(
         if not line.strip():
             continue
         try:
-            parsed = json.loads(line)
-            if not isinstance(parsed, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as exc:
-            bad.append({"index": n, "slug": None, "error": f"not a JSON object: {exc}"})
+            items.append(_parse_line(line, prepare))
+        except (ValueError, BrainError) as exc:
+            bad.append({"index": n, "slug": None, "error": str(exc)})
             if on_progress is not None:
                 on_progress(1)
             continue
-        items.append(parsed)
         line_of.append(n)
-    result = await asave_many(service, items, actor=actor, reason="import", on_progress=on_progress)
+    result = await asave_many(service, items, actor=actor, reason=reason, on_progress=on_progress)
     # Report every error by its 0-based line in the input ("index"), whether it failed to parse
     # or to save; the message itself does not repeat the line (callers print it once).
     for error in result.errors:
@@ -76,3 +83,15 @@ async def aimport_jsonl(
     result.failed_count += len(bad)
     result.errors = sorted(bad + result.errors, key=lambda e: e["index"])
     return result
+
+
+def _parse_line(
+    line: str, prepare: Callable[[dict[str, Any]], Mapping[str, Any]] | None
+) -> Mapping[str, Any]:
+    try:
+        parsed = json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"not a JSON object: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"not a JSON object but {type(parsed).__name__}")
+    return prepare(parsed) if prepare is not None else parsed

@@ -13,14 +13,12 @@ entity is refused by line number, never written elsewhere.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-
-from langgraph_brain.errors import BrainError
 
 from . import metrics
 from .caller import caller_of
@@ -82,25 +80,27 @@ def _line(row: Mapping[str, Any]) -> bytes:
     return (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _parse_line(text: str, scope: str, entity: str, normalize: Any) -> dict[str, Any]:
-    """One import line as a save item for (scope, entity), or ValueError/BrainError saying why not."""
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
-    if not isinstance(parsed, dict):
-        raise ValueError(f"not a JSON object but {type(parsed).__name__}")
-    unknown = sorted(set(parsed) - IMPORT_KEYS)
-    if unknown:
-        raise ValueError(
-            f"unknown field(s) {', '.join(unknown)[:200]}; the export format has {sorted(IMPORT_KEYS)}"
-        )
-    if parsed.get("scope", scope) != scope:
-        raise ValueError(f"scope is {str(parsed['scope'])[:40]!r}, but this import is for {scope!r} memories")
-    if "entity_id" in parsed and normalize(scope, parsed["entity_id"])[1] != entity:
-        raise ValueError("entity_id names another owner; an import only writes the caller's own memories")
-    item = {k: parsed[k] for k in ("slug", "content", "category", "metadata") if k in parsed}
-    return {"scope": scope, "entity_id": entity, **item}
+def _pinned(scope: str, entity: str, normalize: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The import line check: the export format's fields only, and only the caller's own memories."""
+
+    def prepare(parsed: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(parsed) - IMPORT_KEYS)
+        if unknown:
+            raise ValueError(
+                f"unknown field(s) {', '.join(unknown)[:200]}; the export format has {sorted(IMPORT_KEYS)}"
+            )
+        if parsed.get("scope", scope) != scope:
+            raise ValueError(
+                f"scope is {str(parsed['scope'])[:40]!r}, but this import is for {scope!r} memories"
+            )
+        if "entity_id" in parsed and normalize(scope, parsed["entity_id"])[1] != entity:
+            raise ValueError("entity_id names another owner; an import only writes the caller's own memories")
+        item: dict[str, Any] = {
+            k: parsed[k] for k in ("slug", "content", "category", "metadata") if k in parsed
+        }
+        return {"scope": scope, "entity_id": entity, **item}
+
+    return prepare
 
 
 @endpoint
@@ -116,27 +116,20 @@ async def import_memories(request: Request) -> Response:
         raise ApiError(
             413, f"{len(lines)} lines; an import takes at most {MAX_IMPORT_LINES}. Split the file."
         )
-    service = await aservice()
-    items: list[dict[str, Any]] = []
-    line_of: list[int] = []
-    errors: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            items.append(_parse_line(line, scope, entity, service.normalize))
-            line_of.append(number)
-        except (ValueError, BrainError) as exc:
-            errors.append({"line": number, "slug": None, "error": str(exc)})
-    if not items and not errors:
+    if not any(line.strip() for line in lines):
         raise ApiError(422, "The import is empty: send one JSON object per line (the export format).")
+    service = await aservice()
     with metrics.timed(metrics.SAVE_SECONDS, "import"):
-        result = await service.asave_many(items, actor=caller.actor, reason="http-api import")
-    for error in result.errors:  # asave_many numbers its items; report the line they came from
-        errors.append({"line": line_of[error["index"]], "slug": error.get("slug"), "error": error["error"]})
-    errors.sort(key=lambda e: e["line"])
-    failed = result.failed_count + len(errors) - len(result.errors)  # plus the lines never parsed
-    return JSONResponse({"saved_count": result.saved_count, "failed_count": failed, "errors": errors})
+        result = await service.aimport_jsonl(
+            lines,
+            actor=caller.actor,
+            prepare=_pinned(scope, entity, service.normalize),
+            reason="http-api import",
+        )
+    errors = [{"line": e["index"] + 1, "slug": e.get("slug"), "error": e["error"]} for e in result.errors]
+    return JSONResponse(
+        {"saved_count": result.saved_count, "failed_count": result.failed_count, "errors": errors}
+    )
 
 
 routes = [
