@@ -122,6 +122,15 @@ def derived_config(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return config
 
 
+#: The usual cast of the server tests: two users of one company, one of another, an operator.
+USERS_AND_OPERATOR: tuple[tuple[str, str, str | None, bool], ...] = (
+    ("ana", "ana", "acme", False),
+    ("bruno", "bruno", "acme", False),
+    ("carla", "carla", "globex", False),
+    ("admin", "ops", None, True),
+)
+
+
 async def acreate_keys(
     database_url: str, specs: Iterable[tuple[str, str, str | None, bool]]
 ) -> dict[str, str]:

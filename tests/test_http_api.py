@@ -17,7 +17,7 @@ import httpx
 import psycopg
 import pytest
 from starlette.requests import Request
-from tests.devserver import DevServer, acreate_keys, dev_server, offline_env
+from tests.devserver import USERS_AND_OPERATOR, DevServer, acreate_keys, dev_server, offline_env
 
 from langgraph_brain.identity import AUTH_USER_KIND
 from langgraph_brain.server.api.caller import caller_of
@@ -35,11 +35,7 @@ SECRETS = ("Ana Rojas", "Pro Pyme", "ana-secret-7731")
 
 @pytest.fixture(scope="module")
 async def keys(database_url: str) -> dict[str, str]:
-    return await acreate_keys(
-        database_url,
-        [("ana", "ana", "acme", False), ("bruno", "bruno", "acme", False),
-         ("carla", "carla", "globex", False), ("admin", "ops", None, True)],
-    )  # fmt: skip
+    return await acreate_keys(database_url, USERS_AND_OPERATOR)
 
 
 @pytest.fixture(scope="module")

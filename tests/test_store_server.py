@@ -17,7 +17,7 @@ import httpx
 import psycopg
 import pytest
 from langgraph_sdk import get_client
-from tests.devserver import DevServer, acreate_keys, dev_server, offline_env
+from tests.devserver import USERS_AND_OPERATOR, DevServer, acreate_keys, dev_server, offline_env
 
 pytestmark = pytest.mark.slow
 
@@ -27,11 +27,7 @@ LEAKS: list[str] = []
 
 @pytest.fixture(scope="module")
 async def keys(database_url: str) -> dict[str, str]:
-    return await acreate_keys(
-        database_url,
-        [("ana", "ana", "acme", False), ("bruno", "bruno", "acme", False),
-         ("carla", "carla", "globex", False), ("admin", "ops", None, True)],
-    )  # fmt: skip
+    return await acreate_keys(database_url, USERS_AND_OPERATOR)
 
 
 @pytest.fixture(scope="module")

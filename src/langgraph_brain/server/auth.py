@@ -154,7 +154,9 @@ def _user(user_id: str, company_id: str | None, *, admin: bool, via: str, **extr
 
 
 async def _from_api_key(key: str, settings: BrainSettings) -> dict[str, Any]:
-    cache: VerifiedKeyCache = _state.setdefault("keys", VerifiedKeyCache(settings.auth_cache_seconds))
+    cache: VerifiedKeyCache | None = _state.get("keys")
+    if cache is None:  # once per process (setdefault would build a cache on every request)
+        cache = _state["keys"] = VerifiedKeyCache(settings.auth_cache_seconds)
     record = cache.get(key)
     if record is None:
         pool = await _pool(settings)
