@@ -13,6 +13,7 @@ from typing import Any
 from psycopg import AsyncConnection, Connection
 
 from .migrations_scale import V7_VECTOR_INDEXES, V8_TENANT_STATS
+from .migrations_time import V9_SIGNALS, V10_RETENTION
 from .migrator import MigrationSet
 
 # Arbitrary but fixed: every process that migrates takes this lock first, so many processes
@@ -302,6 +303,8 @@ MIGRATIONS: list[str] = [
     """,
     V7_VECTOR_INDEXES,
     V8_TENANT_STATS,
+    V9_SIGNALS,
+    V10_RETENTION,
 ]
 
 
