@@ -68,7 +68,12 @@ def test_no_identity_field_in_any_model_visible_schema(service: MemoryService) -
         "category",
         "as_of",
     }
-    assert set(tools[1].tool_call_schema.model_json_schema()["properties"]) == {"slug", "content", "category"}
+    assert set(tools[1].tool_call_schema.model_json_schema()["properties"]) == {
+        "slug",
+        "content",
+        "category",
+        "importance",
+    }
     assert set(tools[4].tool_call_schema.model_json_schema()["properties"]) == {"scope", "slug"}
 
 

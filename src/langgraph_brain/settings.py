@@ -126,6 +126,19 @@ class BrainSettings(BaseSettings):
         default="hybrid", validation_alias="BRAIN_SEARCH_MODE"
     )
 
+    access_tracking: bool = Field(
+        default=True,
+        validation_alias="BRAIN_ACCESS_TRACKING",
+        description="Count the searches and gets that return each memory (access_count, last_accessed_at).",
+    )
+    access_flush_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        allow_inf_nan=False,
+        validation_alias="BRAIN_ACCESS_FLUSH_SECONDS",
+        description="How often access counts noted in memory are written (one statement per tenant).",
+    )
+
     tenant_key: SecretStr | None = Field(
         default=None,
         validation_alias="BRAIN_TENANT_KEY",

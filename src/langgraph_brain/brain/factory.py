@@ -122,6 +122,8 @@ async def open_memory_service(
             max_content_chars=settings.max_content_chars,
             normalizers=normalizers,
             search_mode=settings.search_mode,
+            access_tracking=settings.access_tracking,
+            access_flush_seconds=settings.access_flush_seconds,
             tenant_key=None
             if settings.tenant_key is None
             else parse_tenant_key(settings.tenant_key.get_secret_value()),

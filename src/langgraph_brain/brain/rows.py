@@ -26,7 +26,15 @@ Pool = AsyncConnectionPool[AsyncConnection[dict[str, Any]]]
 #: The columns of a full row, as `to_record` maps them (`memory_id` as text: Mem0's ids are text).
 ROW_COLUMNS = (
     "id, scope, entity_id, slug, content, category, metadata, content_hash, memory_id::text AS memory_id,"
-    " sync_state, version, created_at, updated_at"
+    " sync_state, version, created_at, updated_at, importance"
+)
+#: A full row with its access counters (`brain_memory_access`, one primary-key probe each), for the
+#: reads that return records; writes return ROW_COLUMNS only (their records show 0 / None).
+READ_COLUMNS = (
+    f"{ROW_COLUMNS}, coalesce((SELECT a.access_count FROM brain_memory_access a"
+    " WHERE a.brain_id = brain_memories.id), 0) AS access_count,"
+    " (SELECT a.last_accessed_at FROM brain_memory_access a WHERE a.brain_id = brain_memories.id)"
+    " AS last_accessed_at"
 )
 _KEY = "scope = %s AND entity_id = %s AND slug = %s"
 
@@ -73,19 +81,19 @@ DELETE_MARKED_SQL = "DELETE FROM brain_memories WHERE id = %s AND version = %s A
 DELETE_ROW_SQL = "DELETE FROM brain_memories WHERE id = %s"
 
 # Reads. A row being forgotten ('deleting') is never shown.
-SELECT_ROW_SQL = f"SELECT {ROW_COLUMNS} FROM brain_memories WHERE {_KEY} AND sync_state <> 'deleting'"
+SELECT_ROW_SQL = f"SELECT {READ_COLUMNS} FROM brain_memories WHERE {_KEY} AND sync_state <> 'deleting'"
 SELECT_ROW_BY_ID_SQL = f"SELECT {ROW_COLUMNS} FROM brain_memories WHERE id = %s"
 SELECT_ID_SQL = "SELECT id FROM brain_memories WHERE id = %s"
 SELECT_ALL_ROWS_SQL = f"SELECT {ROW_COLUMNS} FROM brain_memories ORDER BY id"
 SELECT_ALL_KEYS_SQL = "SELECT id, scope, entity_id, slug FROM brain_memories ORDER BY id"
 # Keyset paging on slug (no OFFSET): a page costs the same however deep it is.
 LIST_ROWS_SQL = (
-    f"SELECT {ROW_COLUMNS} FROM brain_memories WHERE scope = %s AND entity_id = %s"
+    f"SELECT {READ_COLUMNS} FROM brain_memories WHERE scope = %s AND entity_id = %s"
     " AND sync_state <> 'deleting' AND (%s::text IS NULL OR category = %s)"
     " AND (%s::text IS NULL OR slug > %s) ORDER BY slug LIMIT %s"
 )
 LIST_CORE_SQL = (
-    f"SELECT {ROW_COLUMNS} FROM brain_memories WHERE scope = %s AND entity_id = %s"
+    f"SELECT {READ_COLUMNS} FROM brain_memories WHERE scope = %s AND entity_id = %s"
     " AND sync_state <> 'deleting'"
     " AND (category = ANY(%s) OR metadata @> '{\"pinned\": true}')"
     " ORDER BY (metadata @> '{\"pinned\": true}') DESC, updated_at DESC LIMIT %s"
@@ -266,4 +274,7 @@ def to_record(row: Mapping[str, Any]) -> MemoryRecord:
         version=row["version"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        importance=row.get("importance"),
+        access_count=row.get("access_count") or 0,
+        last_accessed_at=row.get("last_accessed_at"),
     )

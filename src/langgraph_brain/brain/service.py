@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from langgraph.store.base import NOT_PROVIDED, NotProvided
 
 from . import bulk, protocol, transfer
+from .access import DEFAULT_FLUSH_SECONDS, AccessRecorder
 from .as_of import alist_at, asearch_at, with_validity
 from .blocking import BlockingTwins
 from .entities import EntityNormalizer, normalize_entity_id
@@ -79,6 +80,8 @@ class MemoryService(BlockingTwins):
             signs every tenant. Required when `pool` is the restricted application role: without
             it that role sees no rows (`acheck_tenant_access` says so up front). The owner's
             policies admit every row, so a service running as the owner works without it.
+        access_tracking: count the searches and gets that return each memory (`access.py`;
+            BRAIN_ACCESS_TRACKING), written in batches every `access_flush_seconds`.
     """
 
     def __init__(
@@ -92,6 +95,8 @@ class MemoryService(BlockingTwins):
         search_mode: str = DEFAULT_SEARCH_MODE,
         retrieval: RetrievalOptions | None = None,
         tenant_key: bytes | None = None,
+        access_tracking: bool = True,
+        access_flush_seconds: float = DEFAULT_FLUSH_SECONDS,
     ) -> None:
         if tenant_key is not None and (not isinstance(tenant_key, bytes) or not tenant_key):
             raise BrainConfigurationError(
@@ -100,6 +105,10 @@ class MemoryService(BlockingTwins):
         self.pool = pool
         #: Tenant transactions and index bindings on `pool` (see `rows.Tenancy`).
         self.tenancy = Tenancy(pool, tenant_key)
+        #: Access counters, noted in memory by search and get and flushed in batches.
+        self.access = AccessRecorder(
+            self.tenancy, enabled=access_tracking, flush_seconds=access_flush_seconds
+        )
         self.search_mode: SearchMode = validate_mode(search_mode)
         self.retrieval = retrieval or RetrievalOptions()
         # Cross-tenant work (reconcile, export of everything, erase) needs a role that row-level
@@ -229,15 +238,20 @@ class MemoryService(BlockingTwins):
         if category is not None:
             category = validate_category(category, checked_scope)
         if as_of is not None:  # answered from brain_history, never from the index
+            # Not counted as an access: a past version is an audit, not a use of today's memory.
             with storage_errors(SEARCH_FAILED_TEMPLATE):
                 return await asearch_at(self, checked_scope, entity, query, as_of, k, category, search_mode)
         with observed(self.observer, "search", search_mode), storage_errors(SEARCH_FAILED_TEMPLATE):
-            return await asearch_entity(self, checked_scope, entity, query, k, category, search_mode)
+            hits = await asearch_entity(self, checked_scope, entity, query, k, category, search_mode)
+        self.access.note(checked_scope, entity, [h.slug for h in hits])
+        return hits
 
     async def aget(
-        self, scope: str, entity_id: str, slug: str, *, as_of: object = None
+        self, scope: str, entity_id: str, slug: str, *, as_of: object = None, track: bool = True
     ) -> MemoryRecord | None:
-        """The memory `slug` of one entity, or None; with `as_of`, its version valid then (see `alist`)."""
+        """The memory `slug` of one entity, or None; with `as_of`, its version valid then (see `alist`).
+
+        `track=False`: not counted as an access (a read before a write, not a use of the memory)."""
         checked_scope, entity = self.normalize(scope, entity_id)
         slug = validate_slug(slug)
         if as_of is not None:
@@ -246,7 +260,11 @@ class MemoryService(BlockingTwins):
         rows = await self.tenancy.afetchall(
             checked_scope, entity, SELECT_ROW_SQL, (checked_scope, entity, slug)
         )
-        return to_record(rows[0]) if rows else None
+        if not rows:
+            return None
+        if track:
+            self.access.note(checked_scope, entity, [slug])
+        return to_record(rows[0])
 
     async def alist(
         self,
@@ -345,5 +363,8 @@ class MemoryService(BlockingTwins):
         )
 
     async def aclose(self) -> None:
-        """Close the index (the pool belongs to whoever opened it)."""
-        await self.index.aclose()
+        """Flush the access counters and close the index (the pool belongs to whoever opened it)."""
+        try:
+            await self.access.aclose()
+        finally:
+            await self.index.aclose()

@@ -111,12 +111,37 @@ def validate_k(k: object) -> int:
     return k
 
 
+def validate_importance(importance: object, *, what: str = "importance") -> float:
+    """`importance` as a float if it is a real number from 0 to 1 (not a bool, NaN or text).
+
+    The brain ranks and retains by it (README "Signals"); the database would clamp a value out of
+    range, but a caller who wrote 5 or "high" meant something else, so it is refused instead.
+    """
+    if isinstance(importance, bool) or not isinstance(importance, (int, float)):
+        shown = repr(importance)[:40]
+        raise MemoryValidationError(
+            f"{what} must be a number from 0 to 1, not {shown}: e.g. 0.9 for something the user stressed,"
+            " 0.2 for a passing detail. Leave it out to let the brain derive it from the category."
+        )
+    if not 0 <= importance <= 1:  # also NaN (every comparison is false) and infinities
+        raise MemoryValidationError(
+            f"{what} is {importance!r}; it must be from 0 (trivial) to 1 (essential), e.g. 0.9 for"
+            " something the user stressed. Leave it out to let the brain derive it."
+        )
+    return float(importance)
+
+
 def validate_metadata(metadata: object) -> dict[str, Any]:
-    """A JSON round-trip copy of `metadata` (None is `{}`), at most MAX_METADATA_BYTES as UTF-8."""
+    """A JSON round-trip copy of `metadata` (None is `{}`), at most MAX_METADATA_BYTES as UTF-8.
+
+    `metadata.importance`, when present, must pass `validate_importance`.
+    """
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
         raise MemoryValidationError("metadata must be a JSON object (a mapping of names to values).")
+    if "importance" in metadata:
+        validate_importance(metadata["importance"], what="metadata.importance")
     try:
         text = json.dumps(dict(metadata), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:

@@ -16,7 +16,10 @@ from __future__ import annotations
 #: - Access is counted in its own narrow table, not on `brain_memories`: a search would otherwise
 #:   rewrite wide rows (content, tsvector), fire the tenant-statistics trigger and bloat the
 #:   table that every search reads. Deleting a memory deletes its counters (the cascade runs
-#:   as the owner, past row-level security, as referential actions do).
+#:   as the owner, past row-level security, as referential actions do). For the same reason the
+#:   foreign key alone would let a tenant file counters under another tenant's memory id (ids
+#:   are guessable): the write check also requires the memory to be one of the writer's own, as
+#:   its row-level security sees them. Counters are written in batches by `brain.access`.
 #: - `brain_history.created_at` gets an index for the as-of reads and retention's purge.
 V9_SIGNALS = r"""
     CREATE FUNCTION brain_importance(category text, metadata jsonb) RETURNS real
@@ -61,7 +64,11 @@ V9_SIGNALS = r"""
                AND (SELECT brain_tenant_ok()))
         WITH CHECK (scope = current_setting('brain.scope', true)
                     AND entity_id = current_setting('brain.entity_id', true)
-                    AND (SELECT brain_tenant_ok()));
+                    AND (SELECT brain_tenant_ok())
+                    AND EXISTS (SELECT 1 FROM brain_memories m
+                                WHERE m.id = brain_memory_access.brain_id
+                                  AND m.scope = brain_memory_access.scope
+                                  AND m.entity_id = brain_memory_access.entity_id));
     DO $$
     BEGIN
         EXECUTE format('CREATE POLICY brain_memory_access_owner ON brain_memory_access TO %I'

@@ -24,6 +24,8 @@ from langchain.tools import ToolRuntime
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from langgraph.store.base import NOT_PROVIDED
 
+from ..brain.importance import ametadata_with_importance
+from ..brain.models import SaveResult
 from ..brain.validation import COMPANY_CATEGORIES, USER_CATEGORIES, Scope
 from ..errors import MemoryBackendError, MemoryNotFoundError, MemoryValidationError
 from .identity import SCOPE_KEY, current_actor, resolve_identity
@@ -166,23 +168,27 @@ def create_save_memory_tool(
         content: str,
         runtime: ToolRuntime[Any, Any],
         category: str | None = None,
+        importance: Any = None,
     ) -> tuple[str, dict[str, Any]]:
         context, config = _runtime_parts(runtime)
         entity = resolve_identity(key, context=context, config=config)
         actor = current_actor(agent_name, context=context, config=config)
-        result = await _guarded(
-            lambda: service.asave(
-                scope,
-                entity,
-                slug,
-                content,
-                # A model that leaves the category out keeps the memory's own (and its metadata):
-                # a re-save must not reset a "profile" fact to the default category.
-                category=NOT_PROVIDED if category is None else category,
-                actor=actor,
-                reason="agent",
-            )
-        )
+
+        async def write() -> SaveResult:
+            # A model that leaves the category out keeps the memory's own (and its metadata): a
+            # re-save must not reset a "profile" fact to the default category. An importance is
+            # set into the memory's metadata (pins and sources stay); a concurrent metadata change
+            # between this read and the save is overwritten, as the content is (last save wins).
+            metadata: Any = NOT_PROVIDED
+            if importance is not None:  # the model cannot tell omitted from null: both keep it
+                metadata = await ametadata_with_importance(service, scope, entity, slug, importance, metadata)
+            return await service.asave(
+                scope, entity, slug, content,
+                category=NOT_PROVIDED if category is None else category, metadata=metadata,
+                actor=actor, reason="agent",
+            )  # fmt: skip
+
+        result = await _guarded(write)
         verb = {"created": "Saved", "updated": "Updated", "unchanged": "Already saved (unchanged)"}
         text = f"{verb[result.status]} {scope} memory {result.slug!r} (version {result.version})."
         return text, {"status": result.status, "slug": result.slug, "version": result.version, "scope": scope}
@@ -195,7 +201,8 @@ def create_save_memory_tool(
             if scope == "user"
             else " Use it for facts about the company that every colleague and agent should know."
         )
-        + f" Categories: {_categories(scope)}."
+        + f" Categories: {_categories(scope)}. Give an importance (0-1) only when the user says how"
+        " much it matters."
     )
     return StructuredTool.from_function(
         coroutine=save,
@@ -273,7 +280,7 @@ def create_save_user_memory_tool(
     instructions: str | None = None,
     agent_name: str | None = None,
 ) -> BaseTool:
-    """`save_user_memory(slug, content, category?)` on the caller's private memory."""
+    """`save_user_memory(slug, content, category?, importance?)` on the caller's private memory."""
     return create_save_memory_tool(
         service, "user", name=name, instructions=instructions, agent_name=agent_name
     )
@@ -293,7 +300,7 @@ def create_save_company_memory_tool(
     instructions: str | None = None,
     agent_name: str | None = None,
 ) -> BaseTool:
-    """`save_company_memory(slug, content, category?)` on the caller's company memory."""
+    """`save_company_memory(slug, content, category?, importance?)` on the caller's company memory."""
     return create_save_memory_tool(
         service, "company", name=name, instructions=instructions, agent_name=agent_name
     )

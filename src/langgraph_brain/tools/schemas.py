@@ -11,6 +11,14 @@ from .permissions import ALL_SCOPES
 
 MAX_TOOL_K = 20
 DEFAULT_TOOL_K = 5
+#: The save tools' `importance` argument as the model sees it.
+IMPORTANCE_SCHEMA: dict[str, Any] = {
+    "type": "number",
+    "minimum": 0,
+    "maximum": 1,
+    "description": "How much this matters, 0 (trivial) to 1 (essential), e.g. 0.9 when the user stresses"
+    " it. Leave it out to let the brain derive it from the category (and keep an earlier value).",
+}
 
 
 class SearchMemoryArgs(BaseModel):
@@ -41,6 +49,10 @@ class SaveMemoryArgs(BaseModel):
         default=None,
         description="Category, e.g. profile, preference, fact. Leave it out to keep the memory's own.",
     )
+    # Typed loosely on purpose: the save tool checks the value itself (validation.validate_importance),
+    # so that "high" or 5 get an error the model can act on rather than a pydantic dump. The model
+    # still sees a number from 0 to 1.
+    importance: Annotated[Any, WithJsonSchema(IMPORTANCE_SCHEMA)] = None
 
 
 class ForgetMemoryArgs(BaseModel):

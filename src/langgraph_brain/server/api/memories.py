@@ -2,7 +2,7 @@
 
     GET    /brain/memories/{scope}?category=&after=<slug>&limit=<1..500>&as_of=<ISO date/datetime>
     GET    /brain/memories/{scope}/{slug}?as_of=<ISO date/datetime>
-    PUT    /brain/memories/{scope}/{slug}     {"content", "category"?, "metadata"?, "reason"?}
+    PUT    /brain/memories/{scope}/{slug}     {"content", "category"?, "metadata"?, "importance"?, "reason"?}
     DELETE /brain/memories/{scope}/{slug}
     GET    /brain/memories/{scope}/{slug}/history
 
@@ -15,11 +15,14 @@ is a 422.
 
 from __future__ import annotations
 
+from typing import Any
+
 from langgraph.store.base import NOT_PROVIDED
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from langgraph_brain.brain.importance import ametadata_with_importance
 from langgraph_brain.errors import MemoryNotFoundError
 
 from . import metrics
@@ -76,12 +79,14 @@ async def put_memory(request: Request) -> Response:
     slug = slug_param(request)
     body = await read_model(request, PutMemory)
     service = await aservice()
+    metadata: Any = body.metadata if provided(body, "metadata") else NOT_PROVIDED
+    if provided(body, "importance"):
+        metadata = await ametadata_with_importance(service, scope, entity, slug, body.importance, metadata)
     with metrics.timed(metrics.SAVE_SECONDS, "single"):
         result = await service.asave(
             scope, entity, slug, body.content,
             category=body.category if provided(body, "category") else NOT_PROVIDED,
-            metadata=body.metadata if provided(body, "metadata") else NOT_PROVIDED,
-            actor=caller.actor, reason=body.reason or "http-api",
+            metadata=metadata, actor=caller.actor, reason=body.reason or "http-api",
         )  # fmt: skip
     return JSONResponse(save_json(result), status_code=201 if result.status == "created" else 200)
 

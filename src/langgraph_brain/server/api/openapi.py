@@ -58,6 +58,9 @@ _MEMORY = {
         "sync_state": {"enum": ["pending", "synced"]},
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"},
+        "importance": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "access_count": {"type": "integer", "minimum": 0},
+        "last_accessed_at": {"type": ["string", "null"], "format": "date-time"},
     },
 }
 

@@ -27,6 +27,14 @@ class PutMemory(_Body):
     metadata: dict[str, Any] | None = Field(
         default=None, description="Omitted keeps the memory's metadata (new: {}); null sets {}."
     )
+    importance: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="0..1, stored as metadata.importance (with the metadata given, or the memory's own)."
+        " Omitted: unchanged; null: removed, so the importance is derived from the category again.",
+    )
     reason: str | None = Field(default=None, max_length=500, description="Why, recorded in the history.")
 
 
@@ -82,6 +90,10 @@ def memory_json(record: MemoryRecord) -> dict[str, Any]:
         "sync_state": record.sync_state,
         "created_at": record.created_at.isoformat(),
         "updated_at": record.updated_at.isoformat(),
+        # The signals (README "Signals"): importance 0..1, and searches/gets that returned it.
+        "importance": record.importance,
+        "access_count": record.access_count,
+        "last_accessed_at": record.last_accessed_at.isoformat() if record.last_accessed_at else None,
     }
 
 
