@@ -1,19 +1,31 @@
-"""Time benchmark: facts that change over time, questions about now and about a past date.
+"""Time benchmark: facts that change over time, questions about now and about a past date, and
+the final score's importance and recency weights measured on them.
 
-    python bench/bench_time.py                      # 40 entities x 5 facts x 4 values
-    python bench/bench_time.py --entities 10        # quick run
+    python bench/bench_time.py                                  # 20 entities per variant, every mode
+    python bench/bench_time.py --entities 5 --modes hybrid      # quick run
 
-A synthetic set, generated here with a fixed seed: each entity (a user) has five facts (home city,
-employer, car, pet, hobby); each fact is created on 2023-01-01 and changes `--changes` times at
-random later instants up to 2025-12-31. Writes go through `MemoryService.asave`; each history
-entry's `created_at` is then moved to its instant (one UPDATE per entity), as in tests/test_as_of.py.
+A synthetic set, generated here with a fixed seed. Each entity (a user) has five facts (home city,
+employer, car, pet, hobby); each fact starts 3 years before today and changes `--changes` times
+at random later instants up to today (the timeline ends today so that ages, and so recency, are
+what a user asking now would see). Three variants, each on its own entities:
 
-Reported:
-- now-questions ("Which city does Ana live in?" with no as_of): the fact's current value is the
-  first hit (target >= 95 %);
-- as-of questions (the same question with as_of = a random past instant): the value valid then
-  is the first hit; and `aget(..., as_of=)` returns it (exact by construction);
-- latency p50/p95 of as-of search against normal search, same questions (`--mode`, k=5).
+- **updates**: every change is an update of the same slug (`MemoryService.asave`), so one row per
+  fact is live; history entries and the row's created/updated times are moved to their instants.
+- **new memories**: every change is a new memory under a new slug (`home_city-b`, ...) and the
+  old ones stay live, as agents that do not reuse slugs leave them; each row's created/updated
+  time is its instant. Relevance cannot tell the values apart, so recency must decide.
+- **importance**: five facts per entity that matter (saved with `metadata.importance` 0.9) each
+  beside an unimportant near-duplicate that shares its words ("Ana is allergic to penicillin." /
+  "Ana joked that a coworker is allergic to latex.", importance 0.2), both at independent random
+  instants, so recency favours the important one only half of the time.
+
+Timestamps are moved with owner SQL here, in the bench only. Reported per mode and per ranking
+setting (`RetrievalOptions` importance/recency weight and half-life, passed per call):
+- now-questions ("Which city does Ana live in?"): the current value (the important fact) first;
+- as-of questions (updates variant, a random past instant; relevance only, as-of search does not
+  apply the weights): the value valid then first; and `aget(as_of=)` exact;
+- latency p50/p95 of normal search with today's ranking and with the default weights, and of
+  as-of search.
 
 Runs on a fresh database in the embedded Postgres (or DATABASE_URL).
 """
@@ -24,7 +36,6 @@ import argparse
 import asyncio
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -36,36 +47,91 @@ os.environ.setdefault("MEM0_TELEMETRY", "False")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from langgraph_brain.brain import MemoryService, open_memory_service
+from langgraph_brain.brain.retrieval import RetrievalOptions
 from langgraph_brain.db import Database, create_database, resolve_database_url
 from langgraph_brain.settings import BrainSettings
 
 NAMES = ["Ana", "Bruno", "Carla", "Diego", "Elena", "Felipe", "Gloria", "Hugo", "Irene", "Jorge"]
 # slug -> (statement template, question template, values)
 FACTS = {
-    "home_city": ("{n} lives in {v}.", "Which city does {n} live in?",
-                  ["Paris", "Madrid", "Lisbon", "Santiago", "Lima", "Bogota", "Quito", "Montevideo"]),
-    "employer": ("{n} works at {v} as an engineer.", "Which company does {n} work for?",
-                 ["Acme Corporation", "Globex", "Initech", "Umbrella Labs", "Stark Industries", "Hooli"]),
-    "car": ("{n} drives a {v}.", "What car does {n} drive?",
-            ["red Toyota Corolla", "blue Ford Focus", "white Tesla Model 3", "black Volvo XC60",
-             "green Fiat 500", "grey Kia Rio"]),
-    "pet": ("{n} has a pet {v}.", "What pet does {n} have?",
-            ["cat named Tom", "dog named Rex", "parrot named Kiwi", "rabbit named Luna", "turtle named Max"]),
-    "hobby": ("{n}'s hobby is {v}.", "What is {n}'s hobby?",
-              ["painting", "rock climbing", "chess", "playing the cello", "gardening", "surfing"]),
+    "home_city": (
+        "{n} lives in {v}.",
+        "Which city does {n} live in?",
+        ["Paris", "Madrid", "Lisbon", "Santiago", "Lima", "Bogota", "Quito", "Montevideo"],
+    ),
+    "employer": (
+        "{n} works at {v} as an engineer.",
+        "Which company does {n} work for?",
+        ["Acme Corporation", "Globex", "Initech", "Umbrella Labs", "Stark Industries", "Hooli"],
+    ),
+    "car": (
+        "{n} drives a {v}.",
+        "What car does {n} drive?",
+        [
+            "red Toyota Corolla",
+            "blue Ford Focus",
+            "white Tesla Model 3",
+            "black Volvo XC60",
+            "green Fiat 500",
+            "grey Kia Rio",
+        ],
+    ),
+    "pet": (
+        "{n} has a pet {v}.",
+        "What pet does {n} have?",
+        ["cat named Tom", "dog named Rex", "parrot named Kiwi", "rabbit named Luna", "turtle named Max"],
+    ),
+    "hobby": (
+        "{n}'s hobby is {v}.",
+        "What is {n}'s hobby?",
+        ["painting", "rock climbing", "chess", "playing the cello", "gardening", "surfing"],
+    ),
+}
+# slug -> (important statement, unimportant near-duplicate, question, values)
+IMPORTANT = {
+    "allergy": ("{n} is allergic to {v}.", "{n} joked that a coworker is allergic to {w}.",
+                "What is {n} allergic to?", ["penicillin", "peanuts", "shellfish", "latex", "bee stings"]),
+    "blood_type": ("{n}'s blood type is {v}.", "{n} read that the rarest blood type is {w}.",
+                   "What is {n}'s blood type?", ["A positive", "O negative", "B positive", "AB negative"]),
+    "daughter": ("{n}'s daughter is named {v}.", "{n} said the neighbour's daughter is named {w}.",
+                 "What is the name of {n}'s daughter?", ["Sofia", "Lucia", "Marta", "Julia", "Elena"]),
+    "anniversary": ("{n}'s wedding anniversary is on {v}.",
+                    "{n} went to a friend's wedding anniversary party on {w}.",
+                    "When is {n}'s wedding anniversary?", ["March 3", "June 14", "September 9", "May 21"]),
+    "medication": ("{n} takes {v} every morning.", "{n} saw an advert for {w} every morning on TV.",
+                   "Which medication does {n} take every morning?",
+                   ["metformin", "levothyroxine", "lisinopril", "atorvastatin"]),
 }  # fmt: skip
-START = datetime(2023, 1, 1, tzinfo=UTC)
-END = datetime(2025, 12, 31, tzinfo=UTC)
+END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+START = END - timedelta(days=3 * 365)
+#: (importance weight, recency weight, half-life days); the first is today's ranking.
+GRID = [(0.0, 0.0, 30.0)] + [
+    (0.0, wr, h) for wr in (0.05, 0.1, 0.2, 0.3, 0.5) for h in (30.0, 180.0, 365.0, 730.0)
+] + [(wi, wr, h) for wi in (0.1, 0.2, 0.3)
+      for wr, h in ((0.0, 30.0), (0.2, 365.0), (0.3, 730.0))]  # fmt: skip
+MOVE_HISTORY_SQL = (
+    "UPDATE brain_history AS h SET created_at = m.at"
+    " FROM unnest(%s::text[], %s::int[], %s::timestamptz[]) AS m(slug, version, at)"
+    " WHERE h.scope = 'user' AND h.entity_id = %s AND h.slug = m.slug AND h.version = m.version"
+)
+MOVE_ROWS_SQL = (
+    "UPDATE brain_memories AS r SET created_at = m.created, updated_at = m.updated"
+    " FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS m(slug, created, updated)"
+    " WHERE r.scope = 'user' AND r.entity_id = %s AND r.slug = m.slug"
+)
+Timeline = dict[str, list[tuple[datetime, str]]]
 
 
-def timeline(rng: random.Random, changes: int) -> dict[str, list[tuple[datetime, str]]]:
+def instant(rng: random.Random) -> datetime:
+    return START + timedelta(seconds=rng.uniform(1, (END - START).total_seconds()))
+
+
+def timeline(rng: random.Random, changes: int) -> Timeline:
     """One entity's facts: per slug, its (instant, value) versions in time order."""
     out = {}
-    span = (END - START).total_seconds()
     for slug, (_, _, values) in FACTS.items():
         chosen = rng.sample(values, changes + 1)
-        instants = sorted(START + timedelta(seconds=rng.uniform(1, span)) for _ in range(changes))
-        out[slug] = list(zip([START, *instants], chosen, strict=True))
+        out[slug] = list(zip([START, *sorted(instant(rng) for _ in range(changes))], chosen, strict=True))
     return out
 
 
@@ -73,22 +139,55 @@ def valid_at(versions: list[tuple[datetime, str]], when: datetime) -> str:
     return [v for t, v in versions if t <= when][-1]
 
 
-async def load(
-    svc: MemoryService, entity: str, name: str, facts: dict[str, list[tuple[datetime, str]]]
-) -> None:
-    moves = []
+async def move(svc: MemoryService, entity: str, history: list[tuple[str, int, datetime]],
+               rows: list[tuple[str, datetime, datetime]]) -> None:  # fmt: skip
+    """Move history entries and rows' created/updated times to their instants (owner SQL)."""
+    async with svc.admin_pool.connection() as conn:
+        await conn.execute(MOVE_HISTORY_SQL, ([h[0] for h in history], [h[1] for h in history],
+                                              [h[2] for h in history], entity))  # fmt: skip
+        await conn.execute(MOVE_ROWS_SQL, ([r[0] for r in rows], [r[1] for r in rows],
+                                           [r[2] for r in rows], entity))  # fmt: skip
+
+
+async def load_updates(svc: MemoryService, entity: str, name: str, facts: Timeline) -> None:
+    history = []
     for slug, versions in facts.items():
         for version, (when, value) in enumerate(versions, start=1):
             await svc.asave("user", entity, slug, FACTS[slug][0].format(n=name, v=value))
-            moves.append((slug, version, when))
-    async with svc.admin_pool.connection() as conn:
-        await conn.execute(
-            "UPDATE brain_history AS h SET created_at = m.at"
-            " FROM unnest(%s::text[], %s::int[], %s::timestamptz[]) AS m(slug, version, at)"
-            " WHERE h.scope = 'user' AND h.entity_id = %s AND h.slug = m.slug"
-            " AND h.version = m.version",
-            ([m[0] for m in moves], [m[1] for m in moves], [m[2] for m in moves], entity),
-        )
+            history.append((slug, version, when))
+    rows = [(slug, versions[0][0], versions[-1][0]) for slug, versions in facts.items()]
+    await move(svc, entity, history, rows)
+
+
+async def load_new(svc: MemoryService, entity: str, name: str, facts: Timeline) -> None:
+    items, history, rows = [], [], []
+    for slug, versions in facts.items():
+        for i, (when, value) in enumerate(versions):
+            key = f"{slug}-{'abcdefgh'[i]}"
+            items.append({"scope": "user", "entity_id": entity, "slug": key,
+                          "content": FACTS[slug][0].format(n=name, v=value)})  # fmt: skip
+            history.append((key, 1, when))
+            rows.append((key, when, when))
+    await svc.asave_many(items)
+    await move(svc, entity, history, rows)
+
+
+async def load_important(svc: MemoryService, entity: str, name: str, rng: random.Random) -> dict[str, str]:
+    """Five important facts beside unimportant near-duplicates; returns slug -> expected content."""
+    items, history, rows, expected = [], [], [], {}
+    for slug, (good, chatter, _, values) in IMPORTANT.items():
+        v, w = rng.sample(values, 2)
+        for key, text, importance in ((slug, good.format(n=name, v=v), 0.9),
+                                      (f"{slug}-chatter", chatter.format(n=name, w=w), 0.2)):  # fmt: skip
+            items.append({"scope": "user", "entity_id": entity, "slug": key, "content": text,
+                          "metadata": {"importance": importance}})  # fmt: skip
+            when = instant(rng)
+            history.append((key, 1, when))
+            rows.append((key, when, when))
+        expected[slug] = good.format(n=name, v=v)
+    await svc.asave_many(items)
+    await move(svc, entity, history, rows)
+    return expected
 
 
 def pct(values: list[float], q: float) -> float:
@@ -96,60 +195,111 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
 
 
+def label(setting: tuple[float, float, float]) -> str:
+    wi, wr, h = setting
+    return "today (weights 0)" if wi == wr == 0 else f"wi={wi:g} wr={wr:g} half-life={h:g} d"
+
+
+async def now_questions(svc: MemoryService, questions: list[tuple[str, str, str]], mode: str,
+                        options: RetrievalOptions, lat: list[float] | None = None) -> int:  # fmt: skip
+    """How many (entity, question, expected) find the expected content first."""
+    ok = 0
+    for entity, question, expected in questions:
+        t = time.perf_counter()
+        hits = await svc.asearch("user", entity, question, mode=mode, retrieval=options)
+        if lat is not None:
+            lat.append(time.perf_counter() - t)
+        ok += bool(hits) and hits[0].content == expected
+    return ok
+
+
+async def run(args: argparse.Namespace, svc: MemoryService) -> None:
+    rng = random.Random(args.seed)
+    n = args.entities
+    people = [(f"person-{i}", NAMES[i % len(NAMES)], timeline(rng, args.changes)) for i in range(n)]
+    fresh = [(f"new-{i}", NAMES[i % len(NAMES)], timeline(rng, args.changes)) for i in range(n)]
+    t0 = time.perf_counter()
+    sets: dict[str, list[tuple[str, str, str]]] = {"updates": [], "new memories": [], "importance": []}
+    for (entity, name, facts), (new_entity, new_name, new_facts) in zip(people, fresh, strict=True):
+        await load_updates(svc, entity, name, facts)
+        await load_new(svc, new_entity, new_name, new_facts)
+        for slug, (statement, question, _) in FACTS.items():
+            sets["updates"].append(
+                (entity, question.format(n=name), statement.format(n=name, v=facts[slug][-1][1]))
+            )
+            sets["new memories"].append((new_entity, question.format(n=new_name),
+                                         statement.format(n=new_name, v=new_facts[slug][-1][1])))  # fmt: skip
+        imp_entity = f"imp-{entity.split('-')[1]}"
+        expected = await load_important(svc, imp_entity, name, rng)
+        for slug, (_, _, question, _) in IMPORTANT.items():
+            sets["importance"].append((imp_entity, question.format(n=name), expected[slug]))
+    print(f"loaded 3 variants x {n} entities in {time.perf_counter() - t0:.0f} s; load {os.getloadavg()}")
+    default = RetrievalOptions()
+    for mode in args.modes.split(","):
+        print(
+            f"\n#### mode {mode}\n\n| setting | "
+            + " | ".join(f"{s} ({len(q)})" for s, q in sets.items())
+            + " |"
+        )
+        print("|---|" + "---|" * len(sets))
+        for setting in GRID:
+            options = RetrievalOptions(importance_weight=setting[0], recency_weight=setting[1],
+                                       recency_half_life_days=setting[2])  # fmt: skip
+            cells = []
+            for questions in sets.values():
+                ok = await now_questions(svc, questions, mode, options)
+                cells.append(f"{ok / len(questions):.0%}")
+            print(f"| {label(setting)} | " + " | ".join(cells) + " |")
+        await as_of_and_latency(svc, people, mode, rng, default, sets["updates"])
+
+
+async def as_of_and_latency(svc: MemoryService, people: list[tuple[str, str, Timeline]], mode: str,
+                            rng: random.Random, default: RetrievalOptions,
+                            questions: list[tuple[str, str, str]]) -> None:  # fmt: skip
+    past_ok = get_ok = total = 0
+    past_lat: list[float] = []
+    for entity, name, facts in people:
+        for slug, versions in facts.items():
+            statement, question, _ = FACTS[slug]
+            total += 1
+            when = instant(rng)
+            expected = statement.format(n=name, v=valid_at(versions, when))
+            t = time.perf_counter()
+            hits = await svc.asearch("user", entity, question.format(n=name), as_of=when, mode=mode)
+            past_lat.append(time.perf_counter() - t)
+            past_ok += bool(hits) and hits[0].content == expected
+            record = await svc.aget("user", entity, slug, as_of=when)
+            get_ok += record is not None and record.content == expected
+    print(f"\nas-of questions (updates), value valid then first: {past_ok}/{total} = {past_ok / total:.1%};"
+          f" aget(as_of=) exact: {get_ok}/{total} = {get_ok / total:.1%}")  # fmt: skip
+    lats: dict[str, list[float]] = {}
+    for name, options in (("weights 0", RetrievalOptions()), ("default weights", default)) * 2:
+        lats[name] = []  # the second round is measured: the first warms caches for both
+        await now_questions(svc, questions, mode, options, lats[name])
+    lats["as-of"] = past_lat
+    ratio = pct(lats["default weights"], 0.5) / pct(lats["weights 0"], 0.5)
+    shown = "; ".join(f"{k} p50 {pct(v, 0.5):.1f} / p95 {pct(v, 0.95):.1f} ms" for k, v in lats.items())
+    print(f"latency: {shown}; default/weights-0 p50 {ratio:.2f}x")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--entities", type=int, default=40)
+    parser.add_argument("--entities", type=int, default=20, help="entities per variant")
     parser.add_argument("--changes", type=int, default=3, help="changes per fact after its creation")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--mode", default="hybrid", choices=["hybrid", "vector", "keyword"])
+    parser.add_argument("--modes", default="hybrid,vector,keyword")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
-    rng = random.Random(args.seed)
+    print(f"load average before: {os.getloadavg()}")
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="brain-bench-time-"))
     server = await asyncio.to_thread(resolve_database_url, os.environ.get("DATABASE_URL"), data_dir)
     db = await Database.aopen(create_database(server, "bench_time"))
     async with open_memory_service(BrainSettings(), database=db) as svc:
-        people = [
-            (f"person-{i}", NAMES[i % len(NAMES)], timeline(rng, args.changes)) for i in range(args.entities)
-        ]
-        t0 = time.perf_counter()
-        for entity, name, facts in people:
-            await load(svc, entity, name, facts)
-        versions = args.entities * len(FACTS) * (args.changes + 1)
-        print(f"loaded {versions} versions in {time.perf_counter() - t0:.0f} s; search mode {args.mode}")
-        now_ok = past_ok = get_ok = total = 0
-        now_lat: list[float] = []
-        past_lat: list[float] = []
-        for entity, name, facts in people:
-            for slug, versions in facts.items():
-                statement, question, _ = FACTS[slug]
-                total += 1
-                t = time.perf_counter()
-                hits = await svc.asearch("user", entity, question.format(n=name), mode=args.mode)
-                now_lat.append(time.perf_counter() - t)
-                now_ok += bool(hits) and hits[0].content == statement.format(n=name, v=versions[-1][1])
-                when = START + timedelta(seconds=rng.uniform(0, (END - START).total_seconds()))
-                expected = statement.format(n=name, v=valid_at(versions, when))
-                t = time.perf_counter()
-                hits = await svc.asearch("user", entity, question.format(n=name), as_of=when, mode=args.mode)
-                past_lat.append(time.perf_counter() - t)
-                past_ok += bool(hits) and hits[0].content == expected
-                record = await svc.aget("user", entity, slug, as_of=when)
-                get_ok += record is not None and record.content == expected
-        print(f"questions: {total} now, {total} as-of ({args.entities} entities x {len(FACTS)} facts,"
-              f" {args.changes + 1} values each)")  # fmt: skip
-        print(
-            f"now-questions, current value first:       {now_ok}/{total} = {now_ok / total:.1%} (target 95 %)"
-        )
-        print(f"as-of questions, value valid then first:   {past_ok}/{total} = {past_ok / total:.1%}")
-        print(f"aget(as_of=), value valid then:            {get_ok}/{total} = {get_ok / total:.1%}")
-        for label, lat in (("normal search", now_lat), ("as-of search", past_lat)):
-            print(f"{label:14s} p50 {pct(lat, 0.5):6.1f} ms  p95 {pct(lat, 0.95):6.1f} ms"
-                  f"  mean {statistics.mean(lat) * 1000:6.1f} ms")  # fmt: skip
-        print(f"as-of / normal p50: {pct(past_lat, 0.5) / pct(now_lat, 0.5):.2f}x")
+        await run(args, svc)
     await db.aclose()
+    print(f"load average after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

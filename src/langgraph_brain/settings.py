@@ -126,6 +126,28 @@ class BrainSettings(BaseSettings):
         default="hybrid", validation_alias="BRAIN_SEARCH_MODE"
     )
 
+    rank_importance_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        validation_alias="BRAIN_RANK_IMPORTANCE_WEIGHT",
+        description="Share of a search hit's final score given to the memory's importance (0..1).",
+    )
+    rank_recency_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        validation_alias="BRAIN_RANK_RECENCY_WEIGHT",
+        description="Share given to recency, 0.5 ** (days since last update / half-life) (0..1).",
+    )
+    rank_half_life_days: float = Field(
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        validation_alias="BRAIN_RANK_HALF_LIFE_DAYS",
+        description="Days after which a memory's recency has halved.",
+    )
+
     access_tracking: bool = Field(
         default=True,
         validation_alias="BRAIN_ACCESS_TRACKING",

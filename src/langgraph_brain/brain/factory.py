@@ -16,7 +16,9 @@ from ..db.rls import parse_tenant_key
 from ..settings import BrainSettings, get_settings
 from .embeddings import WaitPolicy, embedding_dimensions, make_embeddings
 from .entities import EntityNormalizer
+from .errors import BrainConfigurationError, MemoryValidationError
 from .index import MemoryIndex
+from .retrieval import RetrievalOptions
 from .service import MemoryService
 from .validation import Scope
 
@@ -124,6 +126,7 @@ async def open_memory_service(
             search_mode=settings.search_mode,
             access_tracking=settings.access_tracking,
             access_flush_seconds=settings.access_flush_seconds,
+            retrieval=ranking_options(settings),
             tenant_key=None
             if settings.tenant_key is None
             else parse_tenant_key(settings.tenant_key.get_secret_value()),
@@ -132,6 +135,20 @@ async def open_memory_service(
         # Fail at start-up, not with empty results: a restricted role needs the right tenant key.
         await service.acheck_tenant_access()
         yield service
+
+
+def ranking_options(settings: BrainSettings) -> RetrievalOptions:
+    """The service's `RetrievalOptions` from BRAIN_RANK_* (a clear error if they cannot be used)."""
+    try:
+        return RetrievalOptions(
+            importance_weight=settings.rank_importance_weight,
+            recency_weight=settings.rank_recency_weight,
+            recency_half_life_days=settings.rank_half_life_days,
+        )
+    except MemoryValidationError as exc:
+        raise BrainConfigurationError(
+            f"BRAIN_RANK_IMPORTANCE_WEIGHT / BRAIN_RANK_RECENCY_WEIGHT / BRAIN_RANK_HALF_LIFE_DAYS: {exc}"
+        ) from None
 
 
 _shared: dict[str, Any] = {}

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import MemoryValidationError
+from .ranking import validate_weights
 
 SearchMode = Literal["vector", "keyword", "hybrid"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("vector", "keyword", "hybrid")
@@ -82,6 +83,11 @@ class RetrievalOptions:
         neighbour_seeds: how many of the best fused hits contribute neighbours.
         bm25_k1: BM25 term-frequency saturation.
         bm25_b: BM25 length normalisation.
+        importance_weight: share of the final score given to the memory's importance (0..1),
+            see `ranking` (final = (1 - wi - wr) * relevance + wi * importance + wr * recency).
+        recency_weight: share given to recency, 0.5 ** (days since `updated_at` / half-life).
+            Both weights 0 keep each mode's own order and scores.
+        recency_half_life_days: the age, in days, at which recency has halved (> 0).
     """
 
     candidates: int = 50
@@ -93,6 +99,13 @@ class RetrievalOptions:
     neighbour_seeds: int = 10
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
+    importance_weight: float = 0.0
+    recency_weight: float = 0.0
+    recency_half_life_days: float = 30.0
+
+    def __post_init__(self) -> None:
+        # Checked here so that settings, a per-call override and the HTTP body fail alike, early.
+        validate_weights(self.importance_weight, self.recency_weight, self.recency_half_life_days)
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 from .index import IndexHit, MemoryIndex, entity_key
 from .models import SearchHit
+from .ranking import Candidate, rescore
 from .retrieval import (
     RankedHit,
     RetrievalOptions,
@@ -36,12 +39,38 @@ class Searcher(Protocol):
     retrieval: RetrievalOptions
 
 
+@dataclass
+class _CallSearcher:
+    """A `Searcher` whose options are one call's (`asearch(..., retrieval=)`)."""
+
+    index: MemoryIndex
+    tenancy: Tenancy
+    retrieval: RetrievalOptions
+
+
 async def asearch_entity(
-    searcher: Searcher, scope: Scope, entity: str, query: str, k: int, category: str | None, mode: SearchMode
+    searcher: Searcher,
+    scope: Scope,
+    entity: str,
+    query: str,
+    k: int,
+    category: str | None,
+    mode: SearchMode,
+    options: RetrievalOptions | None = None,
 ) -> list[SearchHit]:
-    """The best `k` synced memories of one entity for `query` in `mode` (arguments validated)."""
-    hits, neighbours = await arank(searcher, scope, entity, query, k, category, mode)
-    return await ajoin_hits(searcher.tenancy, scope, entity, hits, k, neighbours, category)
+    """The best `k` synced memories of one entity for `query` in `mode` (arguments validated).
+
+    `options` replaces the searcher's `RetrievalOptions` for this call. With an importance or
+    recency weight, every mode brings at least `candidates` candidates (not just `k`), so that
+    the final score (`ranking`) can lift a memory the mode alone ranked below `k`.
+    """
+    opts = options or searcher.retrieval
+    if options is not None:
+        searcher = _CallSearcher(searcher.index, searcher.tenancy, options)
+    weighted = opts.importance_weight > 0 or opts.recency_weight > 0
+    depth = max(k, opts.candidates) if weighted else k
+    hits, neighbours = await arank(searcher, scope, entity, query, depth, category, mode)
+    return await ajoin_hits(searcher.tenancy, scope, entity, hits, k, neighbours, category, opts)
 
 
 async def arank(
@@ -116,15 +145,19 @@ async def ajoin_hits(
     k: int,
     neighbours: Mapping[str, float] | None = None,
     category: str | None = None,
+    options: RetrievalOptions | None = None,
 ) -> list[SearchHit]:
     """Keep only hits that are synced rows of this very entity (defence in depth), best first.
 
     `neighbours` maps slugs to a score (hybrid sequence expansion); those rows are read in the
     same statement, under the same tenant, sync and category filters, and a row found both
-    ways keeps the higher score.
+    ways keeps the higher score. Every joined candidate is then given its final score
+    (`ranking.rescore` with `options`' weights: relevance, importance, recency) before the
+    best `k` are kept; with both weights 0 (the default `options`) the mode's order and scores stand.
     """
     if not hits and not neighbours:
         return []
+    opts = options or RetrievalOptions()
     ids = [h.memory_id for h in hits]
     slugs = list(neighbours or {})
     rows = await tenancy.afetchall(
@@ -140,14 +173,21 @@ async def ajoin_hits(
         if extra is not None and extra > scored.get(row["memory_id"], float("-inf")):
             scored[row["memory_id"]] = extra
     # sorted() is stable: equal scores keep the candidates' order, then neighbours'.
-    best = sorted(scored, key=lambda mid: -scored[mid])[:k]
+    order = sorted(scored, key=lambda mid: -scored[mid])
+    ranked = rescore(
+        [Candidate(mid, scored[mid], by_id[mid]["importance"], by_id[mid]["updated_at"]) for mid in order],
+        datetime.now(UTC),
+        importance_weight=opts.importance_weight,
+        recency_weight=opts.recency_weight,
+        half_life_days=opts.recency_half_life_days,
+    )
     return [
         SearchHit(
-            by_id[mid]["slug"],
-            by_id[mid]["content"],
-            by_id[mid]["category"],
-            scored[mid],
-            by_id[mid]["updated_at"],
+            by_id[c.key]["slug"],
+            by_id[c.key]["content"],
+            by_id[c.key]["category"],
+            c.score,
+            by_id[c.key]["updated_at"],
         )
-        for mid in best
+        for c in ranked[:k]
     ]

@@ -19,7 +19,7 @@ from .access import DEFAULT_FLUSH_SECONDS, AccessRecorder
 from .as_of import alist_at, asearch_at, with_validity
 from .blocking import BlockingTwins
 from .entities import EntityNormalizer, normalize_entity_id
-from .errors import BrainConfigurationError
+from .errors import BrainConfigurationError, MemoryValidationError
 from .index import MemoryIndex
 from .models import Actor, HistoryEntry, MemoryRecord, SaveManyResult, SaveResult, SearchHit
 from .observe import OperationObserver, observed
@@ -211,6 +211,7 @@ class MemoryService(BlockingTwins):
         category: str | None = None,
         mode: str | None = None,
         as_of: object = None,
+        retrieval: RetrievalOptions | None = None,
     ) -> list[SearchHit]:
         """Search one user's or one company's memories, best first.
 
@@ -224,7 +225,10 @@ class MemoryService(BlockingTwins):
                 uses the service's default (`BRAIN_SEARCH_MODE`, "hybrid"). Scores are comparable
                 only within one mode.
             as_of: search the versions valid at this instant instead (`as_of.validate_as_of`: an
-                aware datetime, a date or an ISO string); see `langgraph_brain.brain.as_of`.
+                aware datetime, a date or an ISO string); see `langgraph_brain.brain.as_of`. Ranked
+                by relevance only (importance and recency weights do not apply to past versions).
+            retrieval: this call's `RetrievalOptions` (fusion, importance and recency weights,
+                half-life) instead of the service's; see `langgraph_brain.brain.ranking`.
 
         Raises:
             MemoryValidationError: empty/oversized query, k outside 1..100, bad category or mode,
@@ -237,12 +241,18 @@ class MemoryService(BlockingTwins):
         search_mode = validate_mode(self.search_mode if mode is None else mode)
         if category is not None:
             category = validate_category(category, checked_scope)
+        if retrieval is not None and not isinstance(retrieval, RetrievalOptions):
+            raise MemoryValidationError(
+                f"retrieval must be a RetrievalOptions, not {type(retrieval).__name__}."
+            )
         if as_of is not None:  # answered from brain_history, never from the index
             # Not counted as an access: a past version is an audit, not a use of today's memory.
             with storage_errors(SEARCH_FAILED_TEMPLATE):
                 return await asearch_at(self, checked_scope, entity, query, as_of, k, category, search_mode)
         with observed(self.observer, "search", search_mode), storage_errors(SEARCH_FAILED_TEMPLATE):
-            hits = await asearch_entity(self, checked_scope, entity, query, k, category, search_mode)
+            hits = await asearch_entity(
+                self, checked_scope, entity, query, k, category, search_mode, retrieval
+            )
         self.access.note(checked_scope, entity, [h.slug for h in hits])
         return hits
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from langgraph_brain.brain.models import HistoryEntry, MemoryRecord, SaveResult, SearchHit
+from langgraph_brain.brain.retrieval import RetrievalOptions
 from langgraph_brain.brain.validation import MAX_K
 
 #: Most items one bulk request may carry (the 1 MiB body limit usually binds first).
@@ -55,6 +57,39 @@ class SearchRequest(_Body):
         description="Search the versions valid at this past instant: ISO date (end of that day, UTC) or"
         " datetime with a timezone. 422 if in the future, without timezone or before the first memory.",
     )
+    importance_weight: float | None = Field(
+        default=None,
+        description="This search's share of the final score given to importance, 0..1 (default: the"
+        " server's BRAIN_RANK_IMPORTANCE_WEIGHT). With recency_weight at most 1 in all.",
+    )
+    recency_weight: float | None = Field(
+        default=None,
+        description="This search's share given to recency, 0..1 (default: BRAIN_RANK_RECENCY_WEIGHT).",
+    )
+    recency_half_life_days: float | None = Field(
+        default=None,
+        description="Days after which recency halves, > 0 (default: BRAIN_RANK_HALF_LIFE_DAYS).",
+    )
+
+    def ranking(self, base: RetrievalOptions) -> RetrievalOptions | None:
+        """`base` with the ranking knobs this body sets, or None when it sets none. A bad value
+        raises `MemoryValidationError` (a 422) from `RetrievalOptions`' own check."""
+        if (
+            self.importance_weight is None
+            and self.recency_weight is None
+            and self.recency_half_life_days is None
+        ):
+            return None
+        return dataclasses.replace(
+            base,
+            importance_weight=base.importance_weight
+            if self.importance_weight is None
+            else self.importance_weight,
+            recency_weight=base.recency_weight if self.recency_weight is None else self.recency_weight,
+            recency_half_life_days=base.recency_half_life_days
+            if self.recency_half_life_days is None
+            else self.recency_half_life_days,
+        )
 
 
 class BulkItem(_Body):
