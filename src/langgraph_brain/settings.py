@@ -253,6 +253,61 @@ class BrainSettings(BaseSettings):
         validation_alias="BRAIN_CONSOLIDATE_THRESHOLD",
         description="Cosine similarity at or above which two memories of one entity are merged.",
     )
+    retention_policies: str = Field(
+        default="",
+        validation_alias="BRAIN_RETENTION_POLICIES",
+        description="Retention policies the schedule runs: stale, budget (comma-separated); empty: off.",
+    )
+    retention_cron: str = Field(default="29 4 * * *", validation_alias="BRAIN_RETENTION_CRON")
+    retention_age_days: float = Field(
+        default=180,
+        ge=0,
+        validation_alias="BRAIN_RETENTION_AGE_DAYS",
+        description="stale policy: only memories created longer ago than this are archived.",
+    )
+    retention_inactive_days: float = Field(
+        default=90,
+        ge=0,
+        validation_alias="BRAIN_RETENTION_INACTIVE_DAYS",
+        description="stale policy: ...and neither updated nor accessed for this long.",
+    )
+    retention_importance: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        validation_alias="BRAIN_RETENTION_IMPORTANCE",
+        description="stale policy: ...and whose importance is below this (0..1).",
+    )
+    retention_protect_importance: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        validation_alias="BRAIN_RETENTION_PROTECT_IMPORTANCE",
+        description="A memory whose explicit metadata.importance is at or above this is never archived.",
+    )
+    retention_budget: int | None = Field(
+        default=None,
+        ge=1,
+        validation_alias="BRAIN_RETENTION_BUDGET",
+        description="budget policy: live memories kept per user or company; the least valuable go.",
+    )
+    retention_half_life_days: float = Field(
+        default=30,
+        gt=0,
+        validation_alias="BRAIN_RETENTION_HALF_LIFE_DAYS",
+        description="budget policy: days of inactivity that halve a memory's value.",
+    )
+    retention_merge: bool = Field(
+        default=True,
+        validation_alias="BRAIN_RETENTION_MERGE",
+        description="budget policy: merge an over-budget entity's near-duplicates before archiving.",
+    )
+    retention_purge_days: float = Field(
+        default=365,
+        ge=0,
+        validation_alias="BRAIN_RETENTION_PURGE_DAYS",
+        description="Archived memories are deleted this many days after archiving; 0: never.",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -1,10 +1,11 @@
 """Erase everything the brain holds about one user or one company (right to erasure).
 
-`aerase_entity` removes the entity's brain rows, its whole `brain_history` and every Mem0 memory
-filed under it, and touches nothing else: every statement matches the exact (scope, entity_id)
-pair, and Mem0 is asked only for memories whose entity key or brain_id is that entity's
-(unlike mem0#3928, where deleting one user's memories wiped every user). The conversation side
-(checkpoints and transcripts) is erased by `langgraph_brain.maintenance.aerase`, which calls this.
+`aerase_entity` removes the entity's brain rows, its whole `brain_history`, its archived memories
+(`brain_archive`) and every Mem0 memory filed under it, and touches nothing else: every statement
+matches the exact (scope, entity_id) pair, and Mem0 is asked only for memories whose entity key or
+brain_id is that entity's (unlike mem0#3928, where deleting one user's memories wiped every user).
+The conversation side (checkpoints and transcripts) is erased by `langgraph_brain.maintenance.aerase`,
+which calls this.
 
 Order matters for crash safety: the brain rows go first, in one transaction, because the brain
 is the source of truth. Any Mem0 memory left behind by a crash after that commit is an orphan
@@ -38,6 +39,8 @@ class EraseReport:
     entity_id: str
     brain_rows: int = 0
     history_rows: int = 0
+    #: archived copies (`brain_archive`, retention) of the entity's memories
+    archive_rows: int = 0
     index_memories: int = 0
     index_entities: int = 0
     threads: int = 0
@@ -61,6 +64,7 @@ class EraseReport:
         return (
             self.brain_rows
             + self.history_rows
+            + self.archive_rows
             + self.index_memories
             + self.index_entities
             + self.checkpoints
@@ -72,7 +76,7 @@ class EraseReport:
 
 
 async def aerase_entity(service: MemoryService, scope: str, entity_id: str) -> EraseReport:
-    """Delete one user's or company's brain rows, history and Mem0 memories.
+    """Delete one user's or company's brain rows, history, archived memories and Mem0 memories.
 
     Runs on `service.admin_pool` (row-level security would hide other transactions' tenants
     from the application role, and erase must see every row of the entity whatever tenant the
@@ -110,8 +114,12 @@ async def aerase_entity(service: MemoryService, scope: str, entity_id: str) -> E
         history = await conn.execute(
             "DELETE FROM brain_history WHERE scope = %s AND entity_id = %s", (checked_scope, entity)
         )
+        archive = await conn.execute(
+            "DELETE FROM brain_archive WHERE scope = %s AND entity_id = %s", (checked_scope, entity)
+        )
     report.brain_rows = len(rows)
     report.history_rows = max(history.rowcount, 0)
+    report.archive_rows = max(archive.rowcount, 0)
 
     # Mem0: the rows' own memories, anything still tagged with one of their brain ids (a crashed
     # save's orphan), and anything filed under the entity's key. The key lookup is an exact match

@@ -45,9 +45,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def _register() -> None:
     # Each module adds its commands; they import only Typer and rich at load time.
-    from . import demo, deploy, doctor, maintenance, memories, sessions, upkeep, worker
+    from . import demo, deploy, doctor, maintenance, memories, retention, sessions, upkeep, worker
 
-    for module in (memories, sessions, maintenance, upkeep, worker, deploy, demo, doctor):
+    for module in (memories, sessions, maintenance, upkeep, retention, worker, deploy, demo, doctor):
         module.register(app)
 
 

@@ -29,6 +29,7 @@ _REPAIR_LABELS = (
 _ERASE_LABELS = (
     ("brain_rows", "brain rows"),
     ("history_rows", "history entries"),
+    ("archive_rows", "archived memories"),
     ("index_memories", "Mem0 memories"),
     ("index_entities", "Mem0 entity links"),
     ("threads", "threads"),

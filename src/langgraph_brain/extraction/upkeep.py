@@ -10,7 +10,10 @@ commands from cron), these periodic tasks:
 - `upkeep.sweep_threads`, `*/5 * * * *` (BRAIN_SWEEP_CRON): deletes threads idle longer than the
   thread TTL; registered only when a TTL is set (BRAIN_THREAD_TTL_DAYS);
 - `upkeep.vector_index`, `17 * * * *` (BRAIN_VECTOR_INDEX_CRON): `brain vector-index`;
-- `upkeep.consolidate`, `43 3 * * *` (BRAIN_CONSOLIDATE_CRON): `brain consolidate`.
+- `upkeep.consolidate`, `43 3 * * *` (BRAIN_CONSOLIDATE_CRON): `brain consolidate`;
+- `upkeep.retention`, `29 4 * * *` (BRAIN_RETENTION_CRON): `brain retention run`; registered only
+  when BRAIN_RETENTION_POLICIES names a policy (off by default: archiving takes memories out of
+  what agents can find, so a deployment opts in, `extraction.retention`).
 
 **Two workers.** Every worker runs procrastinate's periodic deferrer, but a tick is deferred once:
 `procrastinate_periodic_defers` is unique on (task, periodic id, scheduled time), so the second
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from croniter import croniter
 from procrastinate import Blueprint, JobContext, RetryStrategy
 
+from ..brain.retention import RetentionPolicy
 from ..errors import BrainConfigurationError, MemoryBackendError
 from .consolidate import DEFAULT_THRESHOLD
 from .extractor import ExtractionModelError
@@ -48,7 +52,13 @@ logger = logging.getLogger(__name__)
 #: procrastinate queue of upkeep and summary jobs.
 QUEUE = "brain_upkeep"
 #: Periodic task names (under the app's blueprint namespace, e.g. "brain:upkeep.reconcile").
-PERIODIC_TASKS = ("upkeep.reconcile", "upkeep.sweep_threads", "upkeep.vector_index", "upkeep.consolidate")
+PERIODIC_TASKS = (
+    "upkeep.reconcile",
+    "upkeep.sweep_threads",
+    "upkeep.vector_index",
+    "upkeep.consolidate",
+    "upkeep.retention",
+)
 
 #: A summary whose model or storage failed is retried: 2, 4, ... 64 s.
 SUMMARY_RETRY = RetryStrategy(
@@ -65,6 +75,7 @@ class UpkeepSchedule:
         thread_ttl: threads idle longer are swept; None: no sweep task (BRAIN_THREAD_TTL_DAYS).
         consolidate_threshold: BRAIN_CONSOLIDATE_THRESHOLD.
         vector_index_threshold: BRAIN_VECTOR_INDEX_THRESHOLD.
+        retention: the retention policy (BRAIN_RETENTION_*); None, or one with no policy: no task.
     """
 
     enabled: bool = True
@@ -75,15 +86,25 @@ class UpkeepSchedule:
     thread_ttl: timedelta | None = None
     consolidate_threshold: float = DEFAULT_THRESHOLD
     vector_index_threshold: int = 5_000
+    retention_cron: str = "29 4 * * *"
+    retention: RetentionPolicy | None = None
 
     def __post_init__(self) -> None:
-        for name in ("reconcile_cron", "sweep_cron", "vector_index_cron", "consolidate_cron"):
+        for name in (
+            "reconcile_cron",
+            "sweep_cron",
+            "vector_index_cron",
+            "consolidate_cron",
+            "retention_cron",
+        ):
             if not croniter.is_valid(getattr(self, name)):
                 raise ValueError(f"{name} is not a valid cron expression: {getattr(self, name)!r}")
 
     @classmethod
     def from_settings(cls, settings: BrainSettings) -> UpkeepSchedule:
         """The schedule the settings ask for (for the edges that build the queue app)."""
+        from .retention import retention_policy
+
         days = settings.thread_ttl_days
         return cls(
             enabled=settings.upkeep,
@@ -94,6 +115,8 @@ class UpkeepSchedule:
             thread_ttl=timedelta(days=days) if days else None,
             consolidate_threshold=settings.consolidate_threshold,
             vector_index_threshold=settings.vector_index_threshold,
+            retention_cron=settings.retention_cron,
+            retention=retention_policy(settings) if settings.retention_policies.strip() else None,
         )
 
     def crons(self) -> dict[str, str]:
@@ -104,6 +127,8 @@ class UpkeepSchedule:
         if self.thread_ttl is not None:
             crons["upkeep.sweep_threads"] = self.sweep_cron
         crons["upkeep.consolidate"] = self.consolidate_cron
+        if self.retention is not None and self.retention.policies:
+            crons["upkeep.retention"] = self.retention_cron
         return crons
 
 
@@ -154,6 +179,18 @@ async def arun_consolidate(resources: WorkerResources, threshold: float) -> dict
     return {"entities_checked": report.entities_checked, "memories_merged": report.memories_merged}
 
 
+async def arun_retention(
+    resources: WorkerResources, policy: RetentionPolicy, consolidate_threshold: float = DEFAULT_THRESHOLD
+) -> dict[str, Any]:
+    """Merge, archive and purge by `policy` across tenants (the `brain retention run` body)."""
+    from .retention import aretain
+
+    if skipped := await _askip_unless_owner(resources, "retention"):
+        return skipped
+    report = await aretain(resources.service, policy, consolidate_threshold=consolidate_threshold)
+    return {k: v for k, v in report.as_dict().items() if k != "examples"}
+
+
 def upkeep_blueprint(schedule: UpkeepSchedule | None = None) -> Blueprint:
     """The summary task and, as `schedule` asks, the periodic upkeep tasks (module docstring)."""
     schedule = schedule or UpkeepSchedule()
@@ -187,11 +224,16 @@ def upkeep_blueprint(schedule: UpkeepSchedule | None = None) -> Blueprint:
     async def consolidate(context: JobContext, timestamp: int) -> dict[str, Any]:
         return await arun_consolidate(resources_of(context), schedule.consolidate_threshold)
 
+    async def retention(context: JobContext, timestamp: int) -> dict[str, Any]:
+        assert schedule.retention is not None  # registered only with a policy
+        return await arun_retention(resources_of(context), schedule.retention, schedule.consolidate_threshold)
+
     bodies = {
         "upkeep.reconcile": reconcile,
         "upkeep.sweep_threads": sweep_threads,
         "upkeep.vector_index": vector_index,
         "upkeep.consolidate": consolidate,
+        "upkeep.retention": retention,
     }
     for name, cron in schedule.crons().items():
         lock = f"brain-{name}"
@@ -206,6 +248,7 @@ __all__ = [
     "UpkeepSchedule",
     "arun_consolidate",
     "arun_reconcile",
+    "arun_retention",
     "arun_sweep",
     "arun_vector_index",
     "upkeep_blueprint",
