@@ -418,6 +418,20 @@ async def test_a_failed_flush_never_fails_a_search_and_keeps_the_counts(
     assert (await _access_rows(service, "user", user))["pet"][0] == 4
 
 
+async def test_one_tenants_failed_statement_does_not_stop_the_others(service: MemoryService) -> None:
+    """The tenants share one pipelined connection: a statement that fails is that tenant's alone."""
+    user = _user()
+    await service.asave("user", user, "pet", "Fay has a rabbit.")
+    recorder = AccessRecorder(service.tenancy, flush_seconds=3600)
+    recorder.note("user", "broken\x00tenant", ["pet"])  # Postgres text cannot hold NUL
+    recorder.note("user", user, ["pet"])
+    recorder.note("user", "broken\x00tenant", ["pet"])
+    assert await recorder.aflush() == 1
+    assert (await _access_rows(service, "user", user))["pet"][0] == 1
+    assert (recorder.pending, recorder.dropped) == (1, 0)  # the failed tenant's count waits
+    await recorder.aclose()  # fails again for that tenant: logged, not raised
+
+
 async def test_a_long_outage_drops_counts_beyond_the_bound(database: Database) -> None:
     dead = await open_async_pool(database.url, min_size=0, max_size=1)
     await dead.close()

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ..db.rls import apipelined
 from .rows import Tenancy
 
 logger = logging.getLogger(__name__)
@@ -150,27 +151,39 @@ class AccessRecorder:
     async def aflush(self) -> int:
         """Write what is waiting now, one statement per tenant; returns the rows written.
 
-        A tenant whose statement fails keeps its counts for the next flush (within `max_keys`);
-        the failure is logged, never raised.
+        The tenants' transactions share one pooled connection in pipeline mode (a round trip or
+        so per tenant, not four). A tenant whose statement fails keeps its counts for the next
+        flush (within `max_keys`), as do all when no connection can be had; failures are logged,
+        never raised.
         """
         async with self._lock:  # the background flush and aclose's never interleave
             batch, self._pending, self._size = self._pending, {}, 0
+            left = dict(batch)
             written = 0
-            for (scope, entity), slugs in batch.items():
-                params = (
-                    list(slugs),
-                    [p.count for p in slugs.values()],
-                    [p.last for p in slugs.values()],
-                    scope,
-                    entity,
-                )
-                try:
-                    async with self.tenancy.connection(scope, entity) as conn:
-                        cur = await conn.execute(RECORD_ACCESS_SQL, params)
+            try:
+                async with self.tenancy.pool.connection() as conn, apipelined(conn):
+                    for (scope, entity), slugs in batch.items():
+                        params = (
+                            list(slugs), [p.count for p in slugs.values()], [p.last for p in slugs.values()],
+                            scope, entity,
+                        )  # fmt: skip
+                        try:
+                            async with self.tenancy.transaction(conn, scope, entity):
+                                cur = await conn.execute(RECORD_ACCESS_SQL, params)
+                        except Exception as exc:
+                            if conn.broken:
+                                raise
+                            logger.warning("access counters of %s %s not written (%s); kept for the next"
+                                           " flush", scope, entity, type(exc).__name__)  # fmt: skip
+                            continue
                         written += max(cur.rowcount, 0)
-                except Exception as exc:
-                    logger.warning("access counters of %s %s not written (%s); kept for the next flush",
-                                   scope, entity, type(exc).__name__)  # fmt: skip
+                        del left[(scope, entity)]
+            except Exception as exc:
+                logger.warning(
+                    "access counters not written (%s); kept for the next flush", type(exc).__name__
+                )
+            finally:
+                for (scope, entity), slugs in left.items():
                     self._restore(scope, entity, slugs)
             self.flushed += written
             return written
