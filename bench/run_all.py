@@ -42,6 +42,8 @@ QUICK = [
     ["bench_http.py", "--memories", "100", "--queries", "60", "--health", "60"],
     ["bench_extraction_turns.py", "--pairs", "60", "--threads", "10", "--warmup", "10", "--backlog", "80"],
     ["bench_worker.py", "--threads", "40"],
+    ["bench_signals.py", "--others", "5000", "--sizes", "100,2000", "--distinct", "300", "--queries", "30",
+     "--flush-keys", "2000"],
 ]  # fmt: skip
 
 
