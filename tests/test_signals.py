@@ -34,6 +34,7 @@ from langgraph_brain.db.rls import TENANT_SQL, Tenant, acreate_app_role, aread_t
 from langgraph_brain.identity import AUTH_USER_KIND
 from langgraph_brain.server.api.app import create_app
 from langgraph_brain.settings import BrainSettings
+from langgraph_brain.store import BrainStore
 from langgraph_brain.tools import BrainContext, create_memory_tools
 from langgraph_brain.tools.schemas import SaveMemoryArgs
 
@@ -168,6 +169,25 @@ async def test_bad_importance_is_refused_on_every_service_path(service: MemorySe
     assert imported.failed_count == 1 and "importance" in imported.errors[0]["error"]
     slugs = {r.slug for r in await service.alist("user", user)}
     assert slugs == {"kept", "bulk_ok"}
+
+
+async def test_store_values_carry_importance_in_their_metadata(service: MemoryService) -> None:
+    user = _user()
+    store = BrainStore(service)
+    await store.aput(
+        ("user", user), "tea", {"content": "Gil drinks green tea.", "metadata": {"importance": 0.9}}
+    )
+    tea = await service.aget("user", user, "tea", track=False)
+    assert tea is not None and tea.importance == pytest.approx(0.9)
+    item = await store.aget(("user", user), "tea")
+    assert item is not None and item.value["metadata"] == {"importance": 0.9}
+    for value in ("high", 2, True):
+        with pytest.raises(MemoryValidationError, match="importance"):
+            await store.aput(
+                ("user", user), "tea", {"content": "Changed.", "metadata": {"importance": value}}
+            )
+    tea = await service.aget("user", user, "tea", track=False)
+    assert tea is not None and tea.content == "Gil drinks green tea."
 
 
 async def test_importance_round_trips_through_export_and_import(service: MemoryService) -> None:
