@@ -7,6 +7,11 @@ cannot make it fail. A background task, started by the first note, flushes what 
 per tenant (`RECORD_ACCESS_SQL`), in that tenant's transaction, so the application role's
 row-level security applies to the counters as to the memories. `aclose` flushes what is left.
 
+What counts: every hit a search returns (any mode) and every get that finds its memory. Not
+counted: listings (`alist`, and `alist_core`, whose per-turn memory block would make every core
+memory look used on every turn), as-of reads (a past version is an audit of what was true, and
+may name a memory that no longer exists), and `aget(track=False)`, a read before a write.
+
 Faults: a flush that fails (Postgres down) puts its counts back for the next one, unless more
 than `max_keys` memories are already waiting, in which case they are dropped and counted in
 `dropped` (counters are a ranking hint, not an audit; memory stays bounded through an outage).
