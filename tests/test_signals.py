@@ -227,6 +227,7 @@ async def test_save_tool_importance(service: MemoryService) -> None:
     await service.asave(
         "user", user, "diet", "Ana is vegetarian.", category="preference", metadata={"pinned": True}
     )
+    await service.access.aflush()
     ok = await _tool(
         service, user, "save_user_memory", {"slug": "diet", "content": "Ana is vegan.", "importance": 0.95}
     )
@@ -257,6 +258,7 @@ async def test_save_tool_importance(service: MemoryService) -> None:
     diet = await service.aget("user", user, "diet", track=False)
     assert diet is not None and diet.content == "Ana is strictly vegan."
     assert await service.aget("user", user, "fresh", track=False) is None
+    assert service.access.pending == 0  # the tool's read before a save is not an access
 
 
 class _AsUser:
@@ -360,7 +362,23 @@ async def test_searches_and_gets_are_counted_after_a_flush(service: MemoryServic
     # The get above counts too, and times only move forward.
     await service.access.aflush()
     again = await _access_rows(service, "user", user)
-    assert again["pet"][0] == n_search + n_get + 1 and again["pet"][1] >= rows["pet"][1]
+    assert again["pet"][0] == n_search + n_get + 1 and again["pet"][1] > rows["pet"][1]
+
+
+async def test_two_processes_add_up_and_keep_the_latest_time(service: MemoryService) -> None:
+    """Each process has its own recorder; flushed out of order, counts add and the later time stays."""
+    user = _user()
+    await service.asave("user", user, "pet", "Hal has a ferret.")
+    early = AccessRecorder(service.tenancy, flush_seconds=3600)
+    late = AccessRecorder(service.tenancy, flush_seconds=3600)
+    early.note("user", user, ["pet"])
+    late.note("user", user, ["pet", "pet"])
+    assert await late.aflush() == 1
+    latest = (await _access_rows(service, "user", user))["pet"][1]
+    assert await early.aflush() == 1
+    assert (await _access_rows(service, "user", user))["pet"] == (3, latest)
+    await early.aclose()
+    await late.aclose()
 
 
 async def test_as_of_reads_are_not_counted(service: MemoryService) -> None:
