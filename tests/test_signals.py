@@ -421,14 +421,24 @@ async def test_tracking_off_counts_nothing(database: Database) -> None:
 async def test_forgotten_memory_loses_its_counters(service: MemoryService) -> None:
     user = _user()
     await service.asave("user", user, "pet", "Dan has a hamster.")
-    await service.aget("user", user, "pet")
+    record = await service.aget("user", user, "pet")
+    assert record is not None
     await service.access.aflush()
     assert (await _access_rows(service, "user", user))["pet"][0] == 1
     await service.aget("user", user, "pet")  # noted, not yet flushed, when the forget runs
     await service.aforget("user", user, "pet")
-    assert await _access_rows(service, "user", user) == {}
+
+    async def counters_of_the_forgotten_id() -> int:
+        async with service.admin_pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*) AS n FROM brain_memory_access WHERE brain_id = %s", (record.id,)
+            )
+            row = await cur.fetchone()
+        return int(row["n"]) if row else -1
+
+    assert await counters_of_the_forgotten_id() == 0
     await service.access.aflush()  # the pending count finds no memory: nothing written
-    assert await _access_rows(service, "user", user) == {}
+    assert await counters_of_the_forgotten_id() == 0 and await _access_rows(service, "user", user) == {}
     await service.asave("user", user, "pet", "Dan has a hamster again.")
     again = await service.aget("user", user, "pet", track=False)
     assert again is not None and again.access_count == 0 and again.last_accessed_at is None
