@@ -280,6 +280,7 @@ class _AsUser:
 @pytest.fixture(scope="module")
 async def shared(database_url: str) -> AsyncIterator[MemoryService]:
     """The server's shared service on this module's database (what the HTTP routes use)."""
+    await aclose_shared_service()  # one left open by an earlier module would be another database's
     svc = await get_shared_service(BrainSettings(database_url=database_url))
     yield svc
     await aclose_shared_service()
