@@ -32,12 +32,13 @@ from langgraph_brain.brain import (
     MemoryValidationError,
     entity_key,
 )
-from langgraph_brain.brain.archive import arun
+from langgraph_brain.brain.archive import aarchive_batch, arun
 from langgraph_brain.brain.erase import aerase_entity
 from langgraph_brain.brain.mem0_oss import Mem0OSSIndex
 from langgraph_brain.brain.reconcile import acheck_invariant, areconcile
 from langgraph_brain.brain.restore import alist_archived, arestore, list_archived, restore
 from langgraph_brain.brain.retention import RetentionPolicy, parse_policies
+from langgraph_brain.brain.rows import key_lock
 from langgraph_brain.cli import app
 from langgraph_brain.db import Database, open_async_pool
 from langgraph_brain.db.rls import TENANT_SQL, Tenant, acreate_app_role, aread_tenant_key, parse_tenant_key
@@ -402,6 +403,74 @@ async def test_reconcile_finishes_a_killed_run(
         ["create", "archive"]
     ] * 3
     await _assert_i1(service)
+
+
+async def test_a_key_in_use_is_left_for_the_next_run(service: MemoryService, database: Database) -> None:
+    """A save or forget in flight holds its key lock: retention skips that key instead of racing it."""
+    user = "busy_kim"
+    for slug in ("held", "free"):
+        await service.asave("user", user, slug, f"Kim note {slug}.", metadata={"importance": 0.1})
+    await _age(database, "user", user, ["held", "free"], OLD)
+    async with key_lock(service.pool, "user", user, "held"):
+        report = await arun(service, STALE, target=("user", user))
+    assert (report.candidates, report.archived, report.skipped) == ({"stale": 2}, {"stale": 1}, 1), report
+    assert await _live(service, "user", user) == {"held"}
+    later = await arun(service, STALE, target=("user", user))
+    assert later.archived == {"stale": 1} and await _archived(service, "user", user) == {"held", "free"}
+    await _assert_i1(service)
+
+
+async def test_the_archive_step_rechecks_under_the_row_lock(
+    service: MemoryService, database: Database
+) -> None:
+    """Candidates are re-checked when marked: a protected row or one changed since selection stays."""
+    user = "recheck_max"
+    for slug in ("ok", "pinned", "changed"):
+        await service.asave("user", user, slug, f"Max note {slug}.", metadata={"importance": 0.1})
+    await service.asave("user", user, "pinned", "Max note pinned.", metadata={"pinned": True})
+    rows = await _owner_sql(
+        database, "SELECT id, scope, entity_id, slug, version, 'stale' AS policy FROM brain_memories"
+        " WHERE entity_id = %s ORDER BY slug", (user,),
+    )  # fmt: skip
+    await service.asave("user", user, "changed", "Max note changed since the selection.")
+    async with service.admin_pool.connection() as conn:
+        done = await aarchive_batch(service, conn, rows, STALE)
+    assert [r["slug"] for r in done] == ["ok"]
+    assert await _live(service, "user", user) == {"pinned", "changed"}
+    await _assert_i1(service)
+
+
+class SimulatedCrash(BaseException):
+    """Raised from the fault hook, like a process being torn down."""
+
+
+async def test_a_restore_that_crashed_is_finished_by_reconcile(
+    service: MemoryService, database: Database
+) -> None:
+    user = "restore_crash_lu"
+    text = "Lu's bike lock code is 5521."
+    await service.asave("user", user, "lock", text, metadata={"importance": 0.1})
+    await _age(database, "user", user, ["lock"], OLD)
+    await arun(service, STALE, target=("user", user))
+
+    def crash(point: str) -> None:
+        if point == "after_row_commit":
+            raise SimulatedCrash(point)
+
+    service.fault_hook = crash
+    try:
+        with pytest.raises(SimulatedCrash):
+            await arestore(service, "user", user, "lock")
+    finally:
+        service.fault_hook = None
+    # Committed: the row is back (pending) and the archive copy gone, so nothing restores twice.
+    assert await _archived(service, "user", user) == set()
+    record = await service.aget("user", user, "lock")
+    assert record is not None and record.sync_state == "pending"
+    repaired = await areconcile(service)
+    assert repaired.recreated_missing == 1 and repaired.failed == 0, repaired
+    await _assert_i1(service)
+    assert [h.slug for h in await service.asearch("user", user, "bike lock code", k=3)] == ["lock"]
 
 
 # ------------------------------------------------------------------------------ restore, purge, as-of
