@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ..db.pool import ASYNC_COMMIT_SQL
 from ..db.rls import apipelined
 from .rows import Tenancy
 
@@ -174,6 +175,9 @@ class AccessRecorder:
                         )  # fmt: skip
                         try:
                             async with self.tenancy.transaction(conn, scope, entity):
+                                # A commit that waits for the disk costs more than the statement;
+                                # a crash that loses these counts loses a hint, not a memory.
+                                await conn.execute(ASYNC_COMMIT_SQL)
                                 cur = await conn.execute(RECORD_ACCESS_SQL, params)
                         except Exception as exc:
                             if conn.broken:
