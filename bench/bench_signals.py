@@ -12,9 +12,10 @@ tenants, 100 each, and one measured tenant per `--sizes`), then, in one run, sid
    flushes every BRAIN_ACCESS_FLUSH_SECONDS. Also the in-process cost of one `note` alone.
 2. **Ranking** ("search latency with the new ranking <= 1.1x today's"): hybrid and vector search
    p50/p95 with the service's defaults (`BrainSettings` -> `RetrievalOptions`, tracking on) against
-   today's path (importance and recency weights 0, tracking off), interleaved. When the defaults
-   leave both weights at 0, a third column turns them on (0.1 / 0.1) so the scoring's own cost is
-   measured anyway. Before the ranking fields exist, only tracking on/off is compared.
+   today's path (`TODAY`: importance and recency weights 0, and the new fusion signals that exist
+   in this tree turned off; tracking off), interleaved. When the defaults leave all of those off,
+   a third column turns the weights on (0.1 / 0.1) so the scoring's own cost is measured anyway.
+   Before the ranking fields exist, only tracking on/off is compared.
 3. **Flush**: rows per second of `AccessRecorder.aflush` for `--flush-keys` distinct memories, spread
    over one tenant and over many (inserting new counters, then adding to existing ones).
 
@@ -50,9 +51,18 @@ from langgraph_brain.db import Database, create_database, resolve_database_url
 from langgraph_brain.settings import BrainSettings
 
 console = Console(width=160)
-RANKING_FIELDS = {f.name for f in dataclasses.fields(RetrievalOptions)} >= {
-    "importance_weight",
-    "recency_weight",
+_FIELDS = {f.name for f in dataclasses.fields(RetrievalOptions)}
+RANKING_FIELDS = {"importance_weight", "recency_weight"} <= _FIELDS
+#: Today's search (before issue 15): the new ranking's knobs that exist in this tree, turned off.
+TODAY: dict[str, Any] = {
+    name: off
+    for name, off in {
+        "importance_weight": 0.0,
+        "recency_weight": 0.0,
+        "cross_lingual_depth": 0,
+        "temporal_weight": 0.0,
+    }.items()
+    if name in _FIELDS
 }
 Timed = Callable[[str], Awaitable[Any]]
 
@@ -144,14 +154,10 @@ async def tracking_cost(svc: MemoryService, entity: str, size: int, n: int, rng:
 
 
 async def ranking_cost(svc: MemoryService, entity: str, size: int, n: int, rng: random.Random) -> None:
-    today = variant(
-        svc,
-        tracking=False,
-        retrieval=dataclasses.replace(svc.retrieval, importance_weight=0.0, recency_weight=0.0),
-    )
+    today = variant(svc, tracking=False, retrieval=dataclasses.replace(svc.retrieval, **TODAY))
     new = variant(svc, tracking=True, retrieval=svc.retrieval)
     services = {"today": today, "new defaults": new}
-    if svc.retrieval.importance_weight == 0 and svc.retrieval.recency_weight == 0:
+    if all(getattr(svc.retrieval, name) == off for name, off in TODAY.items()):
         on = dataclasses.replace(svc.retrieval, importance_weight=0.1, recency_weight=0.1)
         services["ranking 0.1/0.1"] = variant(svc, tracking=True, retrieval=on)
     queries = [f"who {rng.choice(FACTS)} like {rng.choice(SUBJECTS)}? (r{size}-{i})" for i in range(n)]
@@ -162,10 +168,11 @@ async def ranking_cost(svc: MemoryService, entity: str, size: int, n: int, rng: 
         )
     for s in services.values():
         await s.access.aclose()
-    weights = {
-        name: (s.retrieval.importance_weight, s.retrieval.recency_weight) for name, s in services.items()
-    }
-    table(f"Ranking, tenant of {size:,}: weights (importance, recency) {weights}", results, "today")
+    table(f"Ranking, tenant of {size:,}", results, "today")
+    for name, s in services.items():
+        knobs = ", ".join(f"{k}={getattr(s.retrieval, k)}" for k in TODAY)
+        console.print(f"  {name}: {knobs}, half-life {s.retrieval.recency_half_life_days} days,"
+                      f" tracking {'on' if s.access.enabled else 'off'}")  # fmt: skip
 
 
 async def flush_cost(svc: MemoryService, args: argparse.Namespace, biggest: int) -> None:
