@@ -27,14 +27,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from psycopg.conninfo import make_conninfo
+
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import sets_crosslingual, sets_paraphrase
 from bench.locomo import CATEGORIES, load, new_database
-from bench.ranking_candidates import Config, evaluate, grid, score_question
+from bench.ranking_bar import categories, summary
+from bench.ranking_candidates import DEFAULT, SUMMARY_ROWS, Config, evaluate, grid, rank, score_question
 from langgraph_brain.brain import open_memory_service
 from langgraph_brain.brain.index import entity_key
+from langgraph_brain.brain.retrieval import QUERY_TERMS_SQL
 from langgraph_brain.brain.search import akeyword
 from langgraph_brain.brain.validation import Scope
 from langgraph_brain.db import Database, embedded_database_url
@@ -42,8 +46,28 @@ from langgraph_brain.settings import BrainSettings
 
 DEPTH = 50  # candidates per list, as RetrievalOptions.candidates
 LANGS_SQL = (
-    "SELECT slug, brain_ts_config(content)::text AS lang FROM brain_memories"
-    " WHERE scope = %s AND entity_id = %s"
+    "SELECT slug, brain_ts_config(content)::text AS lang, length(search_tsv) AS dl, content"
+    " FROM brain_memories WHERE scope = %s AND entity_id = %s"
+)
+# The BM25 inputs of one question, for replaying other keyword scorings: the query's lexemes and,
+# for every synced row of the tenant holding one of them, the lexeme's term frequency.
+TERMS_SQL = (
+    "WITH q AS (\n"
+    + QUERY_TERMS_SQL
+    + """)
+SELECT 'q' AS kind, NULL::text AS slug, term AS lexeme, 0 AS tf, NULL::int[] AS positions FROM q
+UNION ALL
+SELECT 'o', NULL, lexeme, 0, positions::int[] FROM unnest(brain_search_tsv(%(query)s))
+UNION ALL
+SELECT 'h', d.slug, u.lexeme, coalesce(array_length(u.positions, 1), 1), NULL
+FROM brain_memories AS d CROSS JOIN LATERAL unnest(d.search_tsv) AS u JOIN q ON q.term = u.lexeme
+WHERE d.scope = %(scope)s AND d.entity_id = %(entity)s AND d.sync_state = 'synced'
+"""
+)
+STATS_SQL = (
+    "SELECT greatest(coalesce(max(docs), 0), 1)::float8 AS n,"
+    " greatest(coalesce(max(lexemes)::float8 / nullif(max(docs), 0), 1), 1) AS avgdl"
+    " FROM brain_tenant_stats WHERE scope = %s AND entity_id = %s"
 )
 
 
@@ -71,7 +95,10 @@ async def record(args: argparse.Namespace, sets: list[dict[str, Any]]) -> dict[s
     server = os.environ.get("DATABASE_URL") or embedded_database_url(
         Path(args.data_dir or tempfile.mkdtemp(prefix="brain-eval-"))
     )
-    db = await Database.aopen(args.database_url or new_database(server), min_size=2, max_size=8)
+    reused = make_conninfo(server, dbname=args.reuse) if args.reuse else None
+    url = args.database_url or reused or new_database(server)
+    print(f"database: {make_conninfo(url, password='')}", file=sys.stderr)
+    db = await Database.aopen(url, min_size=2, max_size=8)
     out: dict[str, list[dict[str, Any]]] = {}
     try:
         async with open_memory_service(BrainSettings(), database=db) as svc:
@@ -83,8 +110,9 @@ async def record(args: argparse.Namespace, sets: list[dict[str, Any]]) -> dict[s
                     for item in t["items"]
                 ]
                 t0 = time.perf_counter()
-                saved = await svc.asave_many(items, concurrency=args.concurrency)
-                if saved.failed_count:
+                if args.reuse:  # already saved by an earlier run (its database is named in its log)
+                    pass
+                elif (saved := await svc.asave_many(items, concurrency=args.concurrency)).failed_count:
                     raise SystemExit(f"{data['name']}: {saved.failed_count} saves failed: {saved.errors[:3]}")
                 print(
                     f"{data['name']}: saved {len(items)} in {time.perf_counter() - t0:.0f} s", file=sys.stderr
@@ -94,8 +122,11 @@ async def record(args: argparse.Namespace, sets: list[dict[str, Any]]) -> dict[s
                     entity = tenant["entity"]
                     rows = await svc.tenancy.afetchall(scope, entity, LANGS_SQL, (scope, entity))
                     languages = {r["slug"]: r["lang"] for r in rows}
+                    tenant_rows = {r["slug"]: (r["dl"], r["content"]) for r in rows}
+                    stats = (await svc.tenancy.afetchall(scope, entity, STATS_SQL, (scope, entity)))[0]
                     for q in tenant["questions"]:
-                        recs.append(await one(svc, scope, entity, q, languages, args.verify))
+                        rec = await one(svc, scope, entity, q, languages, args.verify)
+                        recs.append(rec | await terms(svc, scope, entity, rec, tenant_rows, stats))
     finally:
         await db.aclose()
     return out
@@ -126,6 +157,33 @@ async def one(
     return rec
 
 
+async def terms(
+    svc: Any, scope: Scope, entity: str, rec: dict[str, Any], rows: dict[str, Any], stats: dict[str, Any]
+) -> dict[str, Any]:
+    """Extra fields (added after the first recording format, which they leave intact): the BM25
+    inputs (query lexemes with their document frequency, N, average length; each candidate's
+    length and matched lexemes; the lexemes of the query's own indexed form, with their
+    positions) and the candidates' texts."""
+    params = {"query": rec["question"], "scope": scope, "entity": entity}
+    found = await svc.tenancy.afetchall(scope, entity, TERMS_SQL, params)
+    df: dict[str, int] = {r["lexeme"]: 0 for r in found if r["kind"] == "q"}
+    candidates = {s for s, _ in rec["vector"]} | {s for s, _ in rec["keyword"]}
+    matched: dict[str, dict[str, int]] = {s: {} for s in candidates}
+    for r in found:
+        if r["kind"] == "h":
+            df[r["lexeme"]] = df.get(r["lexeme"], 0) + 1
+            if r["slug"] in matched:
+                matched[r["slug"]][r["lexeme"]] = r["tf"]
+    return {
+        "query_terms": [r["lexeme"] for r in found if r["kind"] == "o"],
+        "query_positions": {r["lexeme"]: list(r["positions"] or []) for r in found if r["kind"] == "o"},
+        "bm25": {"n": stats["n"], "avgdl": stats["avgdl"], "df": df},
+        "matched": matched,
+        "lengths": {s: rows[s][0] for s in candidates if s in rows},
+        "texts": {s: rows[s][1] for s in candidates if s in rows},
+    }
+
+
 def report(records: dict[str, list[dict[str, Any]]], configs: list[Config]) -> dict[str, Any]:
     """Print one table per set (configurations x groups) and return every figure."""
     figures: dict[str, Any] = {}
@@ -135,6 +193,8 @@ def report(records: dict[str, list[dict[str, Any]]], configs: list[Config]) -> d
         results = {c.name: evaluate(c, recs) for c in configs}
         if "asearch_hybrid" in recs[0]:
             results |= verified(recs)
+            same = sum(rank(DEFAULT, rec) == rec["asearch_hybrid"] for rec in recs)
+            print(f"{name}: replayed default top-10 = asearch hybrid top-10 on {same}/{len(recs)} questions")
         figures[name] = results
         groups = [
             "all",
@@ -181,6 +241,7 @@ def main() -> None:
     parser.add_argument("--replay", help="score the records in this JSON file; no database")
     parser.add_argument("--verify", action="store_true", help="also run asearch end to end in each mode")
     parser.add_argument("--database-url", default=None, help="use this (empty) database")
+    parser.add_argument("--reuse", metavar="DBNAME", help="record from an earlier run's database, no saving")
     parser.add_argument("--data-dir", default=None, help="embedded Postgres data dir (default: a temp dir)")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--json", help="write every figure to this file")
@@ -195,6 +256,8 @@ def main() -> None:
     figures = report(records, grid())
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
+    if {"cross-lingual", "paraphrase", "locomo"} <= set(figures):
+        print("\n" + summary(figures) + "\n\n" + categories(figures, SUMMARY_ROWS))
 
 
 if __name__ == "__main__":

@@ -23,10 +23,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench.ranking_signals import (
+    UNKNOWN_LANGUAGES,
+    attainable,
+    bm25,
+    cross_lingual,
+    matched_share,
+    matched_words,
+    states_time,
+    temporal_question,
+    word_positions,
+)
 from langgraph_brain.brain.retrieval import neighbour_slugs
 
 Hit = tuple[str, float]  # (slug, score), best first
-UNKNOWN_LANGUAGES = frozenset({"simple", ""})
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,21 @@ class Config:
     agree_floor: float = 0.0
     neighbour_weight: float = 0.5
     neighbour_seeds: int = 10
+    # Keyword scale: "minmax" (today), "attain" (BM25 / the query's attainable BM25, clipped to
+    # 1: a lone or partial keyword hit no longer scores 1.0), "attain-all" (the same over every
+    # query lexeme, other languages' stems included), "max0" (BM25 / the list's best, floor 0).
+    kw_scale: str = ""
+    vec_scale: str = ""  # "" as `scaling`; "top": cosine / the best cosine
+    # Cross-lingual switch: when the vector top-3 holds a memory in another known language than the
+    # query's, "gate": keyword evidence counts only for vector candidates; "off": vector order.
+    xl: str = ""
+    xl_depth: int = 3
+    temporal: float = 0.0  # a "when" question: + this for a candidate whose text states a time
+    reserve: float = 0.0  # the vector top-floor(k * reserve) always stays in the top k
+    min_terms: int = 0  # keyword score x share matched unless >= min_terms distinct lexemes match
+    min_words: int = 0  # keyword evidence of a memory holding fewer distinct query words is dropped
+    min_words_query: bool = False  # ... but at most the query's own number of words
+    few_words_factor: float = -1.0  # ... or scaled by this factor (0: by its share of the idf mass)
 
 
 def scale(hits: Sequence[Hit], how: str) -> dict[str, float]:
@@ -63,29 +88,72 @@ def scale(hits: Sequence[Hit], how: str) -> dict[str, float]:
     return {slug: min(1.0, max(0.0, (s - lo) / (hi - lo))) if hi > lo else 1.0 for slug, s in hits}
 
 
-def rank(
-    config: Config,
-    vector: Sequence[Hit],
-    keyword: Sequence[Hit],
-    languages: Mapping[str, str],
-    query_language: str,
-    tenant_slugs: set[str],
-    k: int = 10,
-) -> list[str]:
+def keyword_scale(config: Config, rec: Mapping[str, Any]) -> dict[str, float]:
+    """The keyword side's scores on 0..1 for `config`."""
+    keyword = rec["keyword"]
+    how = config.kw_scale or config.scaling
+    if how == "rsj":  # min-max after leaving out lexemes in more than half the memories
+        rescored = [(slug, bm25(rec, slug, common=False)) for slug, _ in keyword]
+        return scale(sorted([h for h in rescored if h[1] > 0], key=lambda h: -h[1]), "minmax")
+    if how in ("attain", "attain-all") and keyword:
+        top = attainable(rec, own_only=how == "attain")
+        return {slug: min(1.0, s / top) if top > 0 else 0.0 for slug, s in keyword}
+    if how == "max0" and keyword:
+        top = max(s for _, s in keyword)
+        return {slug: s / top if top > 0 else 0.0 for slug, s in keyword}
+    return scale(keyword, how)
+
+
+def vector_scale(config: Config, vector: Sequence[Hit]) -> dict[str, float]:
+    """The vector side's scores on 0..1 for `config`."""
+    if config.vec_scale == "top" and vector:
+        top = max(s for _, s in vector)
+        return {slug: max(0.0, s / top) for slug, s in vector}
+    return scale(vector, config.vec_scale or config.scaling)
+
+
+def rank(config: Config, rec: Mapping[str, Any], k: int = 10) -> list[str]:
     """The top-`k` slugs `config` returns for one question."""
+    vector, keyword = rec["vector"], rec["keyword"]
+    languages, query_language, tenant_slugs = rec["languages"], rec["query_language"], rec["slugs"]
     if config.mode == "vector":
         return [slug for slug, _ in vector[:k]]
     if config.mode == "keyword":
         return [slug for slug, _ in keyword[:k]]
-    v = scale(vector, config.scaling)
-    kw = scale(keyword, config.scaling)
+    v = vector_scale(config, vector)
+    kw = keyword_scale(config, rec)
+    if config.min_terms:
+        kw = {
+            s: x if len(rec["matched"].get(s, {})) >= config.min_terms else x * matched_share(rec, s)
+            for s, x in kw.items()
+        }
+    if config.min_words:
+        # A question of fewer words than min_words (a name, a code) keeps its keyword evidence
+        # when `min_words_query` (not the default) says so.
+        need = config.min_words
+        if config.min_words_query:
+            need = min(need, max(1, len(set().union(*word_positions(rec).values()))))
+        kw = {
+            s: x
+            if matched_words(rec, s) >= need
+            else x * (config.few_words_factor or matched_share(rec, s))
+            if config.few_words_factor >= 0
+            else 0.0
+            for s, x in kw.items()
+        }
     gated = {slug for slug, _ in vector[: config.gate]} if config.gate is not None else None
+    switched = bool(config.xl) and cross_lingual(rec, config.xl_depth)
+    if switched and config.xl == "off":  # as search.arank: the keyword list is left out
+        kw, keyword = {}, []
+    elif switched and config.xl == "gate":
+        gated = set(v)
     keyword_weight = config.keyword_weight
     if config.agree and keyword:
         strong = {slug for slug, _ in vector[: config.agree_depth]}
         top = [slug for slug, _ in keyword[: config.agree]]
         keyword_weight *= max(config.agree_floor, sum(s in strong for s in top) / len(top))
     total = config.vector_weight + keyword_weight
+    when = config.temporal and temporal_question(rec["question"])
     fused: dict[str, float] = {}
     for slug in dict.fromkeys([s for s, _ in vector] + [s for s, _ in keyword]):
         k_score = kw.get(slug, 0.0)
@@ -100,6 +168,8 @@ def rank(
         ):
             k_score = v[slug]
         fused[slug] = (config.vector_weight * v.get(slug, 0.0) + keyword_weight * k_score) / total
+        if when and states_time(rec.get("texts", {}).get(slug, "")):
+            fused[slug] += config.temporal
     order = sorted(fused, key=lambda s: -fused[s])  # stable: first-seen order on ties, as in search.py
     if config.guard:
         order = guarded(order, vector, keyword, languages, query_language, config.guard)
@@ -112,7 +182,15 @@ def rank(
                     extra = config.neighbour_weight * fused[seed]
                     if extra > scored.get(near, float("-inf")):
                         scored[near] = extra
-    return sorted(scored, key=lambda s: -scored[s])[:k]
+    top_k = sorted(scored, key=lambda s: -scored[s])[:k]
+    reserved = [s for s, _ in vector[: int(k * config.reserve)]]
+    missing = [s for s in reserved if s not in top_k]
+    if missing:
+        kept = [s for s in top_k if s in reserved]
+        free = [s for s in top_k if s not in reserved][: k - len(kept) - len(missing)]
+        keep = set(kept) | set(free)
+        top_k = [s for s in top_k if s in keep] + missing
+    return top_k
 
 
 def guarded(
@@ -159,10 +237,10 @@ def evaluate(config: Config, records: Sequence[Mapping[str, Any]]) -> dict[str, 
     """Mean recall@5/@10 and hit@1 per group ("all", each category, each split) of the records."""
     groups: dict[str, list[dict[str, float]]] = {}
     for rec in records:
-        top = rank(
-            config, rec["vector"], rec["keyword"], rec["languages"], rec["query_language"], rec["slugs"]
-        )
+        top = rank(config, rec)
         scores = score_question(top, rec["gold"])
+        if config.reserve:  # the top 5 is not the top 10's prefix when the reserve depends on k
+            scores["r5"] = score_question(rank(config, rec, 5), rec["gold"])["r5"]
         for group in ("all", f"cat:{rec['category']}", f"split:{rec['split']}"):
             groups.setdefault(group, []).append(scores)
     return {
@@ -193,4 +271,47 @@ def grid() -> list[Config]:
         name = f"agreement kw top-{top} in vec top-{depth}" + (f", floor {floor}" if floor else "")
         out.append(Config(name, agree=top, agree_depth=depth, agree_floor=floor))
     out.append(Config("agreement kw top-3 in vec top-10 + guard top-3", agree=3, agree_depth=10, guard=3))
+    return out + new_grid()
+
+
+def new_grid() -> list[Config]:
+    """This session's configurations (issue 15, "Build 2": calibration, informativeness, reserve,
+    cross-lingual switch, temporal intent) and their combinations, in the order they were tried."""
+    out = []
+    for how in ("attain", "attain-all", "max0"):
+        for wk in (1.0, 1.5, 2.0, 3.0):
+            out.append(Config(f"kw {how} wk={wk}", kw_scale=how, keyword_weight=wk))
+    out.append(Config("kw rsj (no lexeme of > half the memories)", kw_scale="rsj"))
+    out.append(Config("vec top", vec_scale="top"))
+    out += [Config(f"min-lexemes {n}", min_terms=n) for n in (2, 3)]
+    out += [Config(f"min-words {n}", min_words=n, few_words_factor=-1.0) for n in (2, 3)]
+    out.append(Config("min-words 2 (1 for one-word queries)", min_words=2, min_words_query=True))
+    for share in (0.2, 0.3, 0.4, 0.5):
+        out.append(Config(f"reserve {share}k", reserve=share))
+    for how in ("gate", "off"):
+        for depth in (1, 3, 5):
+            out.append(Config(f"xl {how} top-{depth}", xl=how, xl_depth=depth))
+    for weight in (0.05, 0.1, 0.2, 0.3):
+        out.append(Config(f"temporal +{weight}", temporal=weight))
+    for weight in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3):
+        out.append(Config(f"xl off top-3 + temporal +{weight}", xl="off", temporal=weight))
+    out.append(Config("xl + temporal +0.2 + min-lexemes 2", min_terms=2, xl="off", temporal=0.2))
+    for factor, label in ((-1.0, "dropped"), (0.25, "x0.25"), (0.5, "x0.5"), (0.0, "x idf share")):
+        out.append(Config(f"xl + temporal +0.2 + min-words 2, one-word evidence {label}",
+                          min_words=2, few_words_factor=factor, xl="off", temporal=0.2))  # fmt: skip
+    out.append(
+        Config(
+            "xl + temporal +0.2 + min-words 2, wk=2.0",
+            min_words=2,
+            keyword_weight=2.0,
+            xl="off",
+            temporal=0.2,
+        )
+    )
+    out.append(Config("xl + temporal +0.2 + kw rsj", kw_scale="rsj", xl="off", temporal=0.2))
     return out
+
+
+#: The service's default hybrid ranking (RetrievalOptions: cross_lingual_depth=3, temporal_weight=0.2).
+DEFAULT = Config("default: xl switch top-3 + temporal +0.2", xl="off", xl_depth=3, temporal=0.2)
+SUMMARY_ROWS = ["vector", "keyword", "hybrid (today)", "guard top-3", DEFAULT.name]

@@ -1,8 +1,9 @@
 """Search modes on the real stack (embedded Postgres, Mem0 OSS, e5): keyword, vector, hybrid.
 
 Covers mode validation, the keyword side (stemming, accent folding, stop words), tenant and
-sync-state isolation in every mode, and a small French/Spanish set where facts saved in one
-language are asked for in the same and in another language: hybrid must be no worse than vector.
+sync-state isolation in every mode, a small French/Spanish set where facts saved in one
+language are asked for in the same and in another language (hybrid must be no worse than vector),
+and hybrid mode's two per-query signals: the cross-lingual switch and the temporal boost.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from langgraph_brain.brain import MemoryService, MemoryValidationError
+from langgraph_brain.brain.query_signals import cross_lingual, states_time, temporal_question
 from langgraph_brain.brain.retrieval import (
     SEARCH_MODES,
     RankedHit,
@@ -280,3 +282,111 @@ async def test_hybrid_adds_sequence_neighbours_of_strong_hits(service: MemorySer
     assert [h.slug for h in keyword] == ["chat-3"]
     off = MemoryService(service.pool, service.index, retrieval=RetrievalOptions(neighbour_weight=0))
     assert "chat-4" not in [h.slug for h in await off.asearch("user", "seq", "bakery job interview", k=1)]
+
+
+# Cross-lingual switch and temporal intent (query_signals; issue 15). Memories as in
+# bench/sets_crosslingual.py: the answer in French, same-language distractors that share the
+# question's words, a few fillers in each language.
+MIXED = {
+    "pet": "Mon chien s'appelle Nala.",
+    "pet-other-en": "The dog walker's name is Bruno; he picks up the dogs on Mondays.",
+    "pet-other-es": "El paseador de perros se llama Bruno y viene a buscar a los perros los lunes.",
+    "home": "J'habite à Lyon depuis cinq ans.",
+    "job": "Je travaille comme plombier.",
+    "dish-en": "The canteen serves lasagne on Fridays.",
+    "goal-es": "Mi hermana quiere correr un maratón este año.",
+}
+# LoCoMo-like turns: the time-stating answer and a turn that shares more of the question's words.
+TURNS = {
+    "d1-1": "Caroline: I went to a LGBTQ support group yesterday and it was so powerful.",
+    "d1-2": "Caroline: The LGBTQ support group helps so many people, I love going to the support group.",
+    "d1-3": "Melanie: I took the kids to the museum, they loved the dinosaurs.",
+    "d2-1": "Caroline: I finally read Becoming Nicole, such a moving book.",
+    "d2-2": "Melanie: Reading is my favourite way to relax after work.",
+    "d2-3": "Caroline: Books have helped me through hard times, they inspire me.",
+}
+
+
+@pytest.fixture(scope="module")
+async def signals(service: MemoryService) -> MemoryService:
+    items = [{"scope": "user", "entity_id": "mixed", "slug": s, "content": c} for s, c in MIXED.items()]
+    items += [{"scope": "user", "entity_id": "turns", "slug": s, "content": c} for s, c in TURNS.items()]
+    result = await service.asave_many(items)
+    assert result.failed_count == 0, result.errors
+    return service
+
+
+def _with(service: MemoryService, **options: object) -> MemoryService:
+    return MemoryService(service.pool, service.index, retrieval=RetrievalOptions(**options))  # type: ignore[arg-type]
+
+
+async def test_cross_lingual_answer_ranks_first_over_a_same_language_lexical_distractor(
+    signals: MemoryService,
+) -> None:
+    for query in ("What is my dog's name?", "¿Cómo se llama mi perro?"):
+        vector = await signals.asearch("user", "mixed", query, k=1, mode="vector")
+        hybrid = await signals.asearch("user", "mixed", query, k=1)
+        assert [h.slug for h in vector] == [h.slug for h in hybrid] == ["pet"], query
+    # Without the switch the keyword side puts the English distractor first: the switch is what helps.
+    off = await _with(signals, cross_lingual_depth=0).asearch("user", "mixed", "What is my dog's name?", k=1)
+    assert [h.slug for h in off] == ["pet-other-en"]
+
+
+async def test_the_keyword_side_still_counts_in_a_single_language_tenant(signals: MemoryService) -> None:
+    query = "What did Caroline think of Becoming Nicole?"
+    hybrid = await signals.asearch("user", "turns", query, k=2)
+    keyword = await signals.asearch("user", "turns", query, k=1, mode="keyword")
+    assert [h.slug for h in keyword] == ["d2-1"]
+    assert hybrid[0].slug == "d2-1"
+    # The fused score still carries the keyword side (a vector-only order would score <= 0.4).
+    # With the final score's weights at 0, hits keep the fused score (`ranking`).
+    fused = await _with(signals, importance_weight=0.0).asearch("user", "turns", query, k=1)
+    assert fused[0].slug == "d2-1" and fused[0].score > 0.4
+
+
+async def test_a_when_question_ranks_the_memory_that_states_a_time_first(signals: MemoryService) -> None:
+    query = "When did Caroline go to the LGBTQ support group?"
+    hits = await signals.asearch("user", "turns", query, k=2)
+    assert [h.slug for h in hits] == ["d1-1", "d1-2"]
+    fused = await _with(signals, importance_weight=0.0).asearch("user", "turns", query, k=1)
+    assert fused[0].score > 1.0  # fused score + temporal_weight 0.2
+    plain = await _with(signals, temporal_weight=0).asearch("user", "turns", query, k=2)
+    assert [h.slug for h in plain] == ["d1-2", "d1-1"]
+    # Not a "when" question: no boost, the turn sharing more words stays first.
+    other = await signals.asearch("user", "turns", "Did Caroline like the LGBTQ support group?", k=1)
+    assert [h.slug for h in other] == ["d1-2"]
+
+
+def test_query_signals() -> None:
+    asks_when = [
+        "When did Melanie paint a sunrise?",
+        "What year did John move?",
+        "Quand est mon anniversaire ?",
+        "¿Cuándo es mi cumpleaños?",
+        "In which month did they meet? What date was it?",
+    ]
+    assert all(temporal_question(q) for q in asks_when)
+    other = ["Where do I work?", "What did Caroline say whenever she was sad?", "Quel est mon métier ?"]
+    assert not any(temporal_question(q) for q in other)
+    timed = [
+        "I went there yesterday.",
+        "We met last summer.",
+        "Born on 3 May.",
+        "In 2022 I moved.",
+        "I'm in bed by ten.",
+        "Nous partons demain.",
+        "La reunión fue ayer.",
+    ]
+    assert all(states_time(t) for t in timed)
+    untimed = ["I love pottery.", "Mon chien s'appelle Nala.", "Mayonnaise is great.", "I may come along."]
+    assert not any(states_time(t) for t in untimed)
+    assert cross_lingual("english", ["french", "english"], [])
+    assert not cross_lingual("english", ["english", "simple"], ["english"])
+    assert cross_lingual("simple", ["spanish"], ["english"])  # the keyword side's own language
+    assert not cross_lingual("simple", ["spanish"], ["simple"])  # nothing known: no switch
+
+
+def test_signal_options_are_validated() -> None:
+    for bad in ({"cross_lingual_depth": -1}, {"temporal_weight": -0.1}, {"temporal_weight": float("nan")}):
+        with pytest.raises(MemoryValidationError):
+            RetrievalOptions(**bad)  # type: ignore[arg-type]
