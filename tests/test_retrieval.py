@@ -389,4 +389,4 @@ def test_query_signals() -> None:
 def test_signal_options_are_validated() -> None:
     for bad in ({"cross_lingual_depth": -1}, {"temporal_weight": -0.1}, {"temporal_weight": float("nan")}):
         with pytest.raises(MemoryValidationError):
-            RetrievalOptions(**bad)  # type: ignore[arg-type]
+            RetrievalOptions(**bad)
