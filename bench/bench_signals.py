@@ -39,6 +39,7 @@ from typing import Any
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from psycopg.conninfo import make_conninfo
 from rich.console import Console
 from rich.table import Table
 
@@ -204,10 +205,15 @@ async def main(args: argparse.Namespace) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="brain-signals-"))
     server = await asyncio.to_thread(resolve_database_url, os.environ.get("DATABASE_URL"), data_dir)
-    db: Database = await Database.aopen(create_database(server, "bench_signals"))
-    console.print(f"{args.others:,} memories in other tenants; measured tenants {sizes}")
+    url = make_conninfo(server, dbname=args.reuse) if args.reuse else create_database(server, "bench_signals")
+    db: Database = await Database.aopen(url)
+    console.print(f"{args.others:,} memories in other tenants; measured tenants {sizes}; database {url}")
     async with open_memory_service(BrainSettings(), database=db) as svc:
-        await load(db, args, sizes)
+        if args.reuse:  # loaded by an earlier run with the same sizes; its counters are cleared
+            async with db.pool.connection() as conn:
+                await conn.execute("TRUNCATE brain_memory_access")
+        else:
+            await load(db, args, sizes)
         rng = random.Random(15)
         for size in sizes:  # warm every tenant's pages and plans before timing any
             for mode in ("hybrid", "vector", "keyword"):
@@ -239,4 +245,5 @@ if __name__ == "__main__":
     )
     parser.add_argument("--flush-keys", type=int, default=10_000, help="distinct memories in the flush test")
     parser.add_argument("--data-dir", help="embedded Postgres data dir (default: a new temp dir)")
+    parser.add_argument("--reuse", help="database name of an earlier run in --data-dir: skip the load")
     asyncio.run(main(parser.parse_args()))
