@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import sys
@@ -41,12 +42,15 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import score_grid
 from langgraph_brain.brain import MemoryService, open_memory_service
+from langgraph_brain.brain.ranking import Candidate
 from langgraph_brain.brain.retrieval import RetrievalOptions
 from langgraph_brain.db import Database, create_database, resolve_database_url
 from langgraph_brain.settings import BrainSettings
@@ -104,11 +108,8 @@ IMPORTANT = {
 }  # fmt: skip
 END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 START = END - timedelta(days=3 * 365)
-#: (importance weight, recency weight, half-life days); the first is today's ranking.
-GRID = [(0.0, 0.0, 30.0)] + [
-    (0.0, wr, h) for wr in (0.05, 0.1, 0.2, 0.3, 0.5) for h in (30.0, 180.0, 365.0, 730.0)
-] + [(wi, wr, h) for wi in (0.1, 0.2, 0.3)
-      for wr, h in ((0.0, 30.0), (0.2, 365.0), (0.3, 730.0))]  # fmt: skip
+#: How the service counts a candidate's age (`ranking`): from the time of the search.
+AGE_ORIGIN = "now"
 MOVE_HISTORY_SQL = (
     "UPDATE brain_history AS h SET created_at = m.at"
     " FROM unnest(%s::text[], %s::int[], %s::timestamptz[]) AS m(slug, version, at)"
@@ -195,11 +196,6 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
 
 
-def label(setting: tuple[float, float, float]) -> str:
-    wi, wr, h = setting
-    return "today (weights 0)" if wi == wr == 0 else f"wi={wi:g} wr={wr:g} half-life={h:g} d"
-
-
 async def now_questions(svc: MemoryService, questions: list[tuple[str, str, str]], mode: str,
                         options: RetrievalOptions, lat: list[float] | None = None) -> int:  # fmt: skip
     """How many (entity, question, expected) find the expected content first."""
@@ -234,23 +230,79 @@ async def run(args: argparse.Namespace, svc: MemoryService) -> None:
         for slug, (_, _, question, _) in IMPORTANT.items():
             sets["importance"].append((imp_entity, question.format(n=name), expected[slug]))
     print(f"loaded 3 variants x {n} entities in {time.perf_counter() - t0:.0f} s; load {os.getloadavg()}")
-    default = RetrievalOptions()
+    importance = await importances(svc)
+    figures: dict[str, Any] = {}
     for mode in args.modes.split(","):
-        print(
-            f"\n#### mode {mode}\n\n| setting | "
-            + " | ".join(f"{s} ({len(q)})" for s, q in sets.items())
-            + " |"
+        recorded = {
+            name: [await candidates(svc, q, mode, importance) for q in qs] for name, qs in sets.items()
+        }
+        now = datetime.now(UTC)
+        figures[mode] = {
+            score_grid.label(s): {name: first_share(recorded[name], sets[name], now, s) for name in sets}
+            for s in dict.fromkeys(score_grid.grid() + score_grid.fine())
+        }
+        print_table(mode, sets, figures[mode], args.show)
+        await check_end_to_end(svc, sets, mode, recorded, now)
+        await as_of_and_latency(svc, people, mode, rng, svc.retrieval, sets["updates"])
+    if args.json:
+        await asyncio.to_thread(Path(args.json).write_text, json.dumps(figures, indent=1))
+
+
+async def importances(svc: MemoryService) -> dict[tuple[str, str], float]:
+    async with svc.admin_pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT entity_id, slug, importance FROM brain_memories WHERE scope = 'user'"
         )
-        print("|---|" + "---|" * len(sets))
-        for setting in GRID:
-            options = RetrievalOptions(importance_weight=setting[0], recency_weight=setting[1],
-                                       recency_half_life_days=setting[2])  # fmt: skip
-            cells = []
-            for questions in sets.values():
-                ok = await now_questions(svc, questions, mode, options)
-                cells.append(f"{ok / len(questions):.0%}")
-            print(f"| {label(setting)} | " + " | ".join(cells) + " |")
-        await as_of_and_latency(svc, people, mode, rng, default, sets["updates"])
+        return {(r["entity_id"], r["slug"]): r["importance"] for r in await cur.fetchall()}
+
+
+async def candidates(svc: MemoryService, q: tuple[str, str, str], mode: str,
+                     importance: dict[tuple[str, str], float]) -> list[Candidate]:  # fmt: skip
+    """Every joined candidate of one question with both weights 0 (what `ajoin_hits` rescores),
+    keyed by content. The tenants hold at most 40 memories, so k=100 is all of them."""
+    entity, question, _ = q
+    hits = await svc.asearch("user", entity, question, mode=mode, k=100, retrieval=RetrievalOptions())
+    return [Candidate(h.content, h.score, importance[(entity, h.slug)], h.updated_at) for h in hits]
+
+
+def first_share(recorded: list[list[Candidate]], questions: list[tuple[str, str, str]], now: datetime,
+                setting: score_grid.Setting) -> float:  # fmt: skip
+    """The share of questions whose expected content comes first under `setting`."""
+    ok = 0
+    for cands, (_, _, expected) in zip(recorded, questions, strict=True):
+        top = score_grid.order(cands, now, setting)
+        ok += bool(top) and top[0] == expected
+    return ok / len(questions)
+
+
+def print_table(mode: str, sets: dict[str, Any], figures: dict[str, dict[str, float]], show: str) -> None:
+    """Today's ranking, the `show` settings, and the best settings by their worst variant."""
+    best = sorted(figures, key=lambda s: (-min(figures[s].values()), -sum(figures[s].values())))[:8]
+    rows = dict.fromkeys(["today (weights 0)", *[r for r in show.split(";") if r in figures], *best])
+    print(f"\n#### mode {mode} (now-questions: current value first; {len(figures)} settings replayed)\n")
+    print("| setting | " + " | ".join(f"{name} ({len(q)})" for name, q in sets.items()) + " |")
+    print("|---|" + "---|" * len(sets))
+    for row in rows:
+        print(f"| {row} | " + " | ".join(f"{figures[row][name]:.0%}" for name in sets) + " |")
+
+
+async def check_end_to_end(svc: MemoryService, sets: dict[str, list[tuple[str, str, str]]], mode: str,
+                           recorded: dict[str, list[list[Candidate]]], now: datetime) -> None:  # fmt: skip
+    """The service's own ranking (its default options), end to end, against its replay."""
+    opts = svc.retrieval
+    setting = (opts.importance_weight, opts.recency_weight, opts.recency_half_life_days, AGE_ORIGIN)
+    cells, agree = [], 0
+    for name, questions in sets.items():
+        ok = 0
+        for q, cands in zip(questions, recorded[name], strict=True):
+            hits = await svc.asearch("user", q[0], q[1], mode=mode)
+            ok += bool(hits) and hits[0].content == q[2]
+            replayed = score_grid.order(cands, now, setting)
+            agree += bool(hits) and bool(replayed) and hits[0].content == replayed[0]
+        cells.append(f"{name} {ok}/{len(questions)} = {ok / len(questions):.0%}")
+    total = sum(len(q) for q in sets.values())
+    print(f"\nend to end, the service's defaults ({score_grid.label(setting)}): " + "; ".join(cells)
+          + f"; first hit as replayed: {agree}/{total}")  # fmt: skip
 
 
 async def as_of_and_latency(svc: MemoryService, people: list[tuple[str, str, Timeline]], mode: str,
@@ -291,6 +343,8 @@ async def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--modes", default="hybrid,vector,keyword")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--json", default=None, help="write every replayed figure to this file")
+    parser.add_argument("--show", default="", help="settings (labels, ';'-separated) always printed")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}")
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="brain-bench-time-"))

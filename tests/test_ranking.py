@@ -28,6 +28,7 @@ NOW = datetime.now(UTC)
 MODES = ("hybrid", "vector", "keyword")
 RECENT = RetrievalOptions(recency_weight=0.6, recency_half_life_days=30)
 IMPORTANT = RetrievalOptions(importance_weight=0.6)
+ZERO = RetrievalOptions(importance_weight=0.0, recency_weight=0.0)  # today's ranking
 
 
 async def _age(svc: MemoryService, entity: str, slug: str, days: float) -> None:
@@ -100,7 +101,7 @@ async def test_recency_puts_the_newer_of_two_near_duplicates_first_in_every_mode
     await _age(service, e, "pet", 300)
     q = "Which city does Ana live in? Where does she live?"
     for mode in MODES:
-        today = await _slugs(service, e, q, mode=mode, retrieval=RetrievalOptions())
+        today = await _slugs(service, e, q, mode=mode, retrieval=ZERO)
         assert today[0] == "city-old", (mode, today)  # the wordier memory wins on relevance alone
         assert (await _slugs(service, e, q, mode=mode, retrieval=RECENT))[0] == "city-new", mode
     # with the same age, recency cannot separate them: relevance's order stands
@@ -123,7 +124,7 @@ async def test_importance_lifts_a_pinned_or_explicitly_important_memory(service:
     await service.asave("user", e, "pinned", "Ana's passport number is X123.", metadata={"pinned": True})
     q = "What is Ana allergic to? peanuts"
     for mode in MODES:
-        today = await _slugs(service, e, q, mode=mode, retrieval=RetrievalOptions())
+        today = await _slugs(service, e, q, mode=mode, retrieval=ZERO)
         assert today[0] == "chatter", (mode, today)
         assert (await _slugs(service, e, q, mode=mode, retrieval=IMPORTANT))[0] in {"allergy", "pinned"}, mode
     strong = RetrievalOptions(importance_weight=1.0)
@@ -140,7 +141,7 @@ async def test_every_candidate_is_rescored_before_the_cut_to_k(service: MemorySe
     await _age(service, e, "best", 900)
     q = "Which football team does Bruno support in Buenos Aires, Boca Juniors?"
     for mode in ("vector", "keyword", "hybrid"):
-        assert await _slugs(service, e, q, mode=mode, k=1, retrieval=RetrievalOptions()) == ["best"], mode
+        assert await _slugs(service, e, q, mode=mode, k=1, retrieval=ZERO) == ["best"], mode
         assert await _slugs(service, e, q, mode=mode, k=1, retrieval=RECENT) == ["fresh"], mode
 
 
@@ -172,7 +173,29 @@ async def test_weights_zero_keep_each_modes_own_order_and_scores(service: Memory
                     scored[slug] = extra
             expected = sorted(scored, key=lambda s: -scored[s])[:5]
             assert [(h.slug, h.score) for h in got] == [(s, scored[s]) for s in expected], (query, mode)
-            assert got == await service.asearch("user", e, query, mode=mode, k=5)  # service default: 0
+
+
+async def test_the_default_importance_weight_never_reorders_memories_of_equal_importance(
+    service: MemoryService,
+) -> None:
+    """The defaults (importance 0.3, recency off, half-life 365 d) were chosen so that memories of
+    equal importance keep the mode's order; only the scores become final scores (0..1)."""
+    assert (RetrievalOptions().importance_weight, RetrievalOptions().recency_weight) == (0.3, 0.0)
+    assert RetrievalOptions().recency_half_life_days == 365.0
+    settings = BrainSettings()
+    assert (settings.rank_importance_weight, settings.rank_recency_weight, settings.rank_half_life_days) == (
+        0.3, 0.0, 365.0)  # fmt: skip
+    e = "equal"
+    texts = ["Hugo plays chess.", "Hugo lives in Lima.", "Hugo's chess club meets on Monday.",
+             "Hugo drives a Kia.", "Hugo likes chess puzzles and painting."]  # fmt: skip
+    for i, text in enumerate(texts):
+        await service.asave("user", e, f"fact-{chr(97 + i)}", text)
+        await _age(service, e, f"fact-{chr(97 + i)}", 10 * i)
+    for mode in MODES:
+        today = await service.asearch("user", e, "chess", mode=mode, k=5, retrieval=ZERO)
+        default = await service.asearch("user", e, "chess", mode=mode, k=5)
+        assert [h.slug for h in default] == [h.slug for h in today], mode
+        assert all(0 <= h.score <= 1 for h in default) and default[0].score == pytest.approx(0.85)
 
 
 async def test_per_call_options_override_the_service_and_bad_ones_are_refused(service: MemoryService) -> None:
@@ -209,7 +232,7 @@ async def test_settings_reach_the_service_and_unusable_settings_fail_at_start(
         await svc.asave("user", e, "new", "Elena moved desks to level 2.")
         await _age(svc, e, "old", 3000)
         q = "Which floor is Elena's office on?"
-        assert (await _slugs(svc, e, q, mode="vector", retrieval=RetrievalOptions()))[0] == "old"
+        assert (await _slugs(svc, e, q, mode="vector", retrieval=ZERO))[0] == "old"
         monkeypatch.setenv("BRAIN_RANK_RECENCY_WEIGHT", "0.6")
         monkeypatch.setenv("BRAIN_RANK_IMPORTANCE_WEIGHT", "0")
         async with open_memory_service(BrainSettings(), database=database) as strong:

@@ -127,7 +127,7 @@ class BrainSettings(BaseSettings):
     )
 
     rank_importance_weight: float = Field(
-        default=0.0,
+        default=0.3,
         ge=0,
         le=1,
         validation_alias="BRAIN_RANK_IMPORTANCE_WEIGHT",
@@ -141,7 +141,7 @@ class BrainSettings(BaseSettings):
         description="Share given to recency, 0.5 ** (days since last update / half-life) (0..1).",
     )
     rank_half_life_days: float = Field(
-        default=30.0,
+        default=365.0,
         gt=0,
         allow_inf_nan=False,
         validation_alias="BRAIN_RANK_HALF_LIFE_DAYS",
