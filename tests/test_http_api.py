@@ -135,8 +135,9 @@ def test_memories_crud_and_history(clients: dict[str, httpx.Client], seeded: dic
     assert memory["content"] == "My name is Ana Rojas." and memory["category"] == "profile"
     assert set(memory) == {
         "scope", "entity_id", "slug", "content", "category", "metadata", "version", "sync_state",
-        "created_at", "updated_at",
+        "created_at", "updated_at", "importance", "access_count", "last_accessed_at",
     }  # fmt: skip
+    assert memory["importance"] == 0.7  # profile's derived importance (README "Signals")
     assert memory["entity_id"] == "ana" and memory["sync_state"] == "synced"
     # Same content again: unchanged, 200; omitted category is kept.
     r = ana.put("/brain/memories/user/name", json={"content": "My name is Ana Rojas."})
