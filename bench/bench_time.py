@@ -110,6 +110,8 @@ END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 START = END - timedelta(days=3 * 365)
 #: How the service counts a candidate's age (`ranking`): from the time of the search.
 AGE_ORIGIN = "now"
+#: Today's ranking: the mode's own order and scores (RetrievalOptions() has the default weights).
+ZERO = RetrievalOptions(importance_weight=0.0, recency_weight=0.0)
 MOVE_HISTORY_SQL = (
     "UPDATE brain_history AS h SET created_at = m.at"
     " FROM unnest(%s::text[], %s::int[], %s::timestamptz[]) AS m(slug, version, at)"
@@ -261,7 +263,7 @@ async def candidates(svc: MemoryService, q: tuple[str, str, str], mode: str,
     """Every joined candidate of one question with both weights 0 (what `ajoin_hits` rescores),
     keyed by content. The tenants hold at most 40 memories, so k=100 is all of them."""
     entity, question, _ = q
-    hits = await svc.asearch("user", entity, question, mode=mode, k=100, retrieval=RetrievalOptions())
+    hits = await svc.asearch("user", entity, question, mode=mode, k=100, retrieval=ZERO)
     return [Candidate(h.content, h.score, importance[(entity, h.slug)], h.updated_at) for h in hits]
 
 
@@ -325,7 +327,7 @@ async def as_of_and_latency(svc: MemoryService, people: list[tuple[str, str, Tim
     print(f"\nas-of questions (updates), value valid then first: {past_ok}/{total} = {past_ok / total:.1%};"
           f" aget(as_of=) exact: {get_ok}/{total} = {get_ok / total:.1%}")  # fmt: skip
     lats: dict[str, list[float]] = {}
-    for name, options in (("weights 0", RetrievalOptions()), ("default weights", default)) * 2:
+    for name, options in (("weights 0", ZERO), ("default weights", default)) * 2:
         lats[name] = []  # the second round is measured: the first warms caches for both
         await now_questions(svc, questions, mode, options, lats[name])
     lats["as-of"] = past_lat
