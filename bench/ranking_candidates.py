@@ -313,5 +313,5 @@ def new_grid() -> list[Config]:
 
 
 #: The service's default hybrid ranking (RetrievalOptions: cross_lingual_depth=3, temporal_weight=0.2).
-DEFAULT = Config("default: xl switch top-3 + temporal +0.2", xl="off", xl_depth=3, temporal=0.2)
+DEFAULT = Config("xl off top-3 + temporal +0.2", xl="off", xl_depth=3, temporal=0.2)
 SUMMARY_ROWS = ["vector", "keyword", "hybrid (today)", "guard top-3", DEFAULT.name]
