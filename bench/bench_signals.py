@@ -154,13 +154,20 @@ async def tracking_cost(svc: MemoryService, entity: str, size: int, n: int, rng:
     console.print(f"  one note of 5 hits (the in-line cost on a search): {per_note:.2f} µs")
 
 
-async def ranking_cost(svc: MemoryService, entity: str, size: int, n: int, rng: random.Random) -> None:
+async def ranking_cost(
+    svc: MemoryService, entity: str, size: int, n: int, rng: random.Random, *, breakdown: bool = False
+) -> None:
     today = variant(svc, tracking=False, retrieval=dataclasses.replace(svc.retrieval, **TODAY))
     new = variant(svc, tracking=True, retrieval=svc.retrieval)
     services = {"today": today, "new defaults": new}
     if all(getattr(svc.retrieval, name) == off for name, off in TODAY.items()):
         on = dataclasses.replace(svc.retrieval, importance_weight=0.1, recency_weight=0.1)
         services["ranking 0.1/0.1"] = variant(svc, tracking=True, retrieval=on)
+    elif breakdown:  # each knob of the new defaults alone on today's path: which one costs
+        for name in TODAY:
+            if getattr(svc.retrieval, name) != TODAY[name]:
+                alone = dataclasses.replace(today.retrieval, **{name: getattr(svc.retrieval, name)})
+                services[f"only {name}"] = variant(svc, tracking=False, retrieval=alone)
     queries = [f"who {rng.choice(FACTS)} like {rng.choice(SUBJECTS)}? (r{size}-{i})" for i in range(n)]
     results: dict[str, dict[str, list[float]]] = {}
     for mode in ("hybrid", "vector"):
@@ -219,16 +226,18 @@ async def main(args: argparse.Namespace) -> None:
             for mode in ("hybrid", "vector", "keyword"):
                 await svc.asearch("company", f"scale{size}-0", f"warm {mode} {size}", mode=mode)
         console.print(load_line("before"))
-        for size in sizes:
+        parts = set(args.parts.split(","))
+        for size in sizes if "tracking" in parts else []:
             await tracking_cost(svc, f"scale{size}-0", size, args.queries, rng)
         if RANKING_FIELDS:
-            for size in sizes:
-                await ranking_cost(svc, f"scale{size}-0", size, args.queries, rng)
+            for size in sizes if "ranking" in parts else []:
+                await ranking_cost(svc, f"scale{size}-0", size, args.queries, rng, breakdown=args.breakdown)
         else:
             console.print(
                 "RetrievalOptions has no importance/recency weights yet: ranking comparison skipped"
             )
-        await flush_cost(svc, args, max(sizes))
+        if "flush" in parts:
+            await flush_cost(svc, args, max(sizes))
         console.print(load_line("after"))
     await db.aclose()
 
@@ -246,4 +255,6 @@ if __name__ == "__main__":
     parser.add_argument("--flush-keys", type=int, default=10_000, help="distinct memories in the flush test")
     parser.add_argument("--data-dir", help="embedded Postgres data dir (default: a new temp dir)")
     parser.add_argument("--reuse", help="database name of an earlier run in --data-dir: skip the load")
+    parser.add_argument("--parts", default="tracking,ranking,flush", help="which measurements to run")
+    parser.add_argument("--breakdown", action="store_true", help="ranking: each new knob alone, too")
     asyncio.run(main(parser.parse_args()))
