@@ -21,6 +21,7 @@ from langgraph_brain.brain.retrieval import (
     rrf_fuse,
     validate_mode,
 )
+from langgraph_brain.brain.search import aquery_signals
 
 SPANISH = {
     "perro": "Mi perro se llama Bruno y es un pastor alemán.",
@@ -390,3 +391,28 @@ def test_signal_options_are_validated() -> None:
     for bad in ({"cross_lingual_depth": -1}, {"temporal_weight": -0.1}, {"temporal_weight": float("nan")}):
         with pytest.raises(MemoryValidationError):
             RetrievalOptions(**bad)
+
+
+async def test_signals_statement_reads_only_the_callers_rows(signals: MemoryService) -> None:
+    """Attacks on the one new statement (`search.aquery_signals`): another tenant's memory ids as
+    candidates (vector side, keyword side) and SQL in the query. None reads a foreign row."""
+    async with signals.admin_pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT entity_id, slug, memory_id::text AS id FROM brain_memories"
+                " WHERE scope = 'user' AND entity_id IN ('mixed', 'turns')"
+            )
+        ).fetchall()
+    ids = {(r["entity_id"], r["slug"]): r["id"] for r in rows}
+    foreign = [RankedHit(ids[("turns", "d1-1")], 1.0, "d1-1"), RankedHit(ids[("mixed", "pet")], 0.9, "pet")]
+    # "kw" is an English tenant: a French memory of "mixed" among its top candidates would switch,
+    # a time-stating turn of "turns" would be boosted, if the statement could read them.
+    when = "When did Caroline go to the LGBTQ support group?"
+    assert await aquery_signals(signals, "user", "kw", when, foreign, []) == (False, set())
+    assert await aquery_signals(signals, "user", "kw", when, [], foreign) == (False, set())
+    # The owner's call with the same id is boosted: the refusals above are the tenant filter's.
+    own = (False, {foreign[0].memory_id})
+    assert await aquery_signals(signals, "user", "turns", when, foreign[:1], []) == own
+    injected = "When'); DELETE FROM brain_memories; --"
+    assert await aquery_signals(signals, "user", "turns", injected, foreign[:1], []) == own
+    assert [h.slug for h in await signals.asearch("user", "turns", when, k=1)] == ["d1-1"]
