@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -184,25 +184,28 @@ async def test_a_turn_enqueues_and_returns_then_the_worker_forms_memories(
 async def test_debounce_waits_for_an_idle_thread(
     service: MemoryService, saver: BrainSaver, database_url: str
 ) -> None:
-    idle = 3.0
+    # Wide margins: on a loaded 2-core machine one scripted turn can take over a second, and the
+    # third turn must land before the first job is due.
+    idle = 6.0
     async with open_app(database_url) as app:
         graph = assistant(service, saver, ExtractionQueue(app, idle_seconds=idle, max_pending=50))
         res = resources(service, saver, idle_seconds=idle, max_pending=50)
-        started = time.monotonic()
         await turn(graph, "t-idle", "ana", "My name is Ana.")
         await turn(graph, "t-idle", "ana", "I live in Lyon.")
         [job] = await jobs_of(service, "t-idle")  # the second turn found the first one's job waiting
         assert job["queueing_lock"] == "brain-extract-idle:t-idle"
         assert job["scheduled_at"] - job["deferred_at"] >= timedelta(seconds=idle - 0.1)
+        # When the job falls due, on this process's clock (turns may be slow on a loaded machine).
+        due = time.monotonic() + (job["scheduled_at"] - datetime.now(UTC)).total_seconds()
 
         await work(app, res)  # not due yet
         assert await slugs(service, "ana") == set()
 
         # A turn shortly before the job is due: when it runs, the thread is not idle yet.
-        await asyncio.sleep(max(0.0, started + idle - 1.0 - time.monotonic()))
+        await asyncio.sleep(max(0.0, due - 3.0 - time.monotonic()))
         await turn(graph, "t-idle", "ana", "I work as a baker.")
         last_turn = time.monotonic()
-        await asyncio.sleep(max(0.0, started + idle + 0.2 - time.monotonic()))
+        await asyncio.sleep(max(0.0, due + 0.2 - time.monotonic()))
         await work(app, res)
         assert await slugs(service, "ana") == set(), "extracted while the thread was still active"
         [again] = [j for j in await jobs_of(service, "t-idle") if j["status"] == "todo"]
