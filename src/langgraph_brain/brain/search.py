@@ -16,6 +16,7 @@ from typing import Protocol
 
 from .index import IndexHit, MemoryIndex, entity_key
 from .models import SearchHit
+from .query_signals import CANDIDATE_SIGNALS_SQL, cross_lingual, states_time, temporal_question
 from .ranking import Candidate, rescore
 from .retrieval import (
     RankedHit,
@@ -107,17 +108,56 @@ async def arank(
                 akeyword(searcher, scope, entity, query, depth, category),
             )
     vector = [RankedHit(h.memory_id, h.score, h.metadata.get("slug")) for h in vector_hits]
+    switched, timed = await aquery_signals(searcher, scope, entity, query, vector, keyword)
+    if switched:  # memories in several languages: the keyword side would judge only some of them
+        keyword = []
     weights = [opts.vector_weight, opts.keyword_weight]
     if opts.fusion == "rrf":
         fused = rrf_fuse([vector, keyword], weights, rrf_k=opts.rrf_k)
     else:
         fused = relative_fuse([vector, keyword], weights)
+    if timed:  # a "when" question: candidates stating a time move up (stable sort keeps ties)
+        boosted = [RankedHit(h.memory_id, h.score + opts.temporal_weight, h.slug) for h in fused]
+        fused = sorted(
+            (b if h.memory_id in timed else h for h, b in zip(fused, boosted, strict=True)),
+            key=lambda h: -h.score,
+        )
     neighbours: dict[str, float] = {}
     if opts.neighbour_weight > 0:
         for seed in fused[: opts.neighbour_seeds]:
             for slug in neighbour_slugs(seed.slug or ""):
                 neighbours[slug] = max(neighbours.get(slug, 0.0), opts.neighbour_weight * seed.score)
     return fused, neighbours
+
+
+async def aquery_signals(
+    searcher: Searcher,
+    scope: Scope,
+    entity: str,
+    query: str,
+    vector: Sequence[RankedHit],
+    keyword: Sequence[RankedHit],
+) -> tuple[bool, set[str]]:
+    """Hybrid mode's per-query signals (`query_signals`): whether the cross-lingual switch
+    fires, and the ids of the candidates that state a time when `query` asks when (else none).
+    One statement under the tenant, skipped when both signals are turned off."""
+    opts = searcher.retrieval
+    depth = opts.cross_lingual_depth
+    when = opts.temporal_weight > 0 and temporal_question(query)
+    if not depth and not when:
+        return False, set()
+    top = [h.memory_id for h in [*vector[:depth], *keyword[:depth]]]
+    ids = [h.memory_id for h in [*vector, *keyword]] if when else top
+    params = {"query": query, "top": top, "when": when, "scope": scope, "entity": entity, "ids": ids}
+    rows = await searcher.tenancy.afetchall(scope, entity, CANDIDATE_SIGNALS_SQL, params)
+    languages = {r["memory_id"]: r["lang"] or "" for r in rows}
+    switched = depth > 0 and cross_lingual(
+        languages.get(None, ""),
+        [languages.get(h.memory_id, "") for h in vector[:depth]],
+        [languages.get(h.memory_id, "") for h in keyword[:depth]],
+    )
+    timed = {r["memory_id"] for r in rows if r["memory_id"] and r["content"] and states_time(r["content"])}
+    return switched, timed
 
 
 async def akeyword(
