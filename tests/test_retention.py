@@ -261,6 +261,18 @@ async def test_stale_policy_archives_exactly_the_expected_rows(
     await _assert_i1(service)
 
 
+async def test_age_counts_apart_from_inactivity(service: MemoryService, database: Database) -> None:
+    """A memory idle long enough but younger than the age limit stays (age 180 d, inactive 30 d)."""
+    user = "age_ola"
+    for slug in ("idle_100_days", "idle_200_days"):
+        await service.asave("user", user, slug, f"Ola note {slug}.", metadata={"importance": 0.1})
+    await _age(database, "user", user, ["idle_100_days"], 100)
+    await _age(database, "user", user, ["idle_200_days"], 200)
+    policy = RetentionPolicy(policies=("stale",), age_days=180, inactive_days=30, importance_below=0.5)
+    assert (await arun(service, policy, target=("user", user))).archived == {"stale": 1}
+    assert await _live(service, "user", user) == {"idle_100_days"}
+
+
 async def test_protected_memories_survive_every_policy(service: MemoryService, database: Database) -> None:
     user = "protected_bo"
     await service.asave("user", user, "pin", "Bo's locker is 12.", category="conversation_summary",
