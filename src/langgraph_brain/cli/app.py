@@ -15,7 +15,7 @@ app = typer.Typer(
     name="brain",
     help=(
         "langgraph-brain: memory for LangGraph agents (memories, sessions, migrate, keys, reconcile,"
-        " erase, doctor, demo, chat). Add --debug to any command to see tracebacks."
+        " erase, retention, doctor, demo, chat). Add --debug to any command to see tracebacks."
     ),
     no_args_is_help=True,
     add_completion=False,
