@@ -37,26 +37,32 @@ _MONTHS = (
 )
 _DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 _HOURS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|noon|midnight|\\d{1,2}(:\\d\\d)?"
+# Matched against the lower-cased text, and only at word starts ((?<!\w) is \b there, since every
+# alternative begins with a word character): about 4x faster than IGNORECASE with \b, the same
+# matches; a search runs it over ~100 candidates for a "when" question.
 TIME_EXPRESSION = re.compile(
-    rf"\b(yesterday|today|tonight|tomorrow|ago|recently|lately|earlier|weekend|o'clock|"
+    rf"(?<!\w)(yesterday|today|tonight|tomorrow|ago|recently|lately|earlier|weekend|o'clock|"
     rf"(last|next|this|past|few|couple of) (week|weeks|month|months|year|years|night|summer|winter|"
     rf"spring|fall|autumn|weekend|day|days|{_DAYS})|{_MONTHS}|{_DAYS}|(19|20)\d\d|"
     rf"(at|by|until|around) ({_HOURS})|\d{{1,2}}(:\d\d)? ?(am|pm)|"
-    r"hier|aujourd'hui|demain|ayer|hoy|mañana|la semana pasada|la semaine dernière)\b",
-    re.IGNORECASE,
+    r"hier|aujourd'hui|demain|ayer|hoy|mañana|la semana pasada|la semaine dernière)\b"
 )
 
-#: Per candidate id: its full-text language when it is among `%(top)s` (the few the cross-lingual
-#: switch looks at: brain_ts_config runs eight parsers), and its content when `%(when)s` (a
-#: temporal question). The first row is the query's own language.
+#: Per candidate id: its full-text language when it is among `%(top)s` (the vector side's top, the
+#: few the cross-lingual switch looks at: brain_ts_config runs eight parsers) or, for a query whose
+#: language is not recognised, among `%(keyword_top)s`; and its content when `%(when)s` (a
+#: temporal question). The row without an id carries the query's own language.
 CANDIDATE_SIGNALS_SQL = """
-SELECT NULL::text AS memory_id, brain_ts_config(%(query)s)::text AS lang, NULL::text AS content
+WITH ql AS (SELECT brain_ts_config(%(query)s)::text AS lang)
+SELECT NULL::text AS memory_id, ql.lang, NULL::text AS content FROM ql
 UNION ALL
-SELECT memory_id::text,
-       CASE WHEN memory_id = ANY(%(top)s::uuid[]) THEN brain_ts_config(content)::text END,
-       CASE WHEN %(when)s THEN content END
-FROM brain_memories
-WHERE scope = %(scope)s AND entity_id = %(entity)s AND memory_id = ANY(%(ids)s::uuid[])
+SELECT m.memory_id::text,
+       CASE WHEN m.memory_id = ANY(%(top)s::uuid[])
+                 OR (ql.lang = 'simple' AND m.memory_id = ANY(%(keyword_top)s::uuid[]))
+            THEN brain_ts_config(m.content)::text END,
+       CASE WHEN %(when)s THEN m.content END
+FROM brain_memories AS m CROSS JOIN ql
+WHERE m.scope = %(scope)s AND m.entity_id = %(entity)s AND m.memory_id = ANY(%(ids)s::uuid[])
 """
 
 
@@ -67,7 +73,7 @@ def temporal_question(question: str) -> bool:
 
 def states_time(text: str) -> bool:
     """The memory states a time: a relative day or period, a month, a weekday, a year, an hour."""
-    return TIME_EXPRESSION.search(text) is not None
+    return TIME_EXPRESSION.search(text.lower()) is not None
 
 
 def cross_lingual(query_language: str, vector_top: Iterable[str], keyword_top: Iterable[str]) -> bool:

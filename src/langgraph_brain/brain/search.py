@@ -146,9 +146,10 @@ async def aquery_signals(
     when = opts.temporal_weight > 0 and temporal_question(query)
     if not depth and not when:
         return False, set()
-    top = [h.memory_id for h in [*vector[:depth], *keyword[:depth]]]
-    ids = [h.memory_id for h in [*vector, *keyword]] if when else top
-    params = {"query": query, "top": top, "when": when, "scope": scope, "entity": entity, "ids": ids}
+    top, keyword_top = [h.memory_id for h in vector[:depth]], [h.memory_id for h in keyword[:depth]]
+    ids = [h.memory_id for h in [*vector, *keyword]] if when else top + keyword_top
+    params = {"query": query, "top": top, "keyword_top": keyword_top, "when": when}
+    params |= {"scope": scope, "entity": entity, "ids": ids}
     rows = await searcher.tenancy.afetchall(scope, entity, CANDIDATE_SIGNALS_SQL, params)
     languages = {r["memory_id"]: r["lang"] or "" for r in rows}
     switched = depth > 0 and cross_lingual(
