@@ -11,8 +11,10 @@ Search modes (``MemoryService.asearch(..., mode=...)``, default ``BRAIN_SEARCH_M
   signals (`query_signals`) adjust the fusion: when one of the vector side's top 3 memories is
   written in another recognised language than the query, the keyword side is left out (it
   cannot see that memory's words) and the vector order stands; and for a question asking
-  *when*, candidates that state a time get +0.2. The score is the fused score (0..1, at most
-  1.2 with the time boost). No LLM is involved at query time, so it works offline.
+  *when*, candidates that state a time get +0.2. A keyword list whose candidates all hold the
+  same query words (a person's name in every fact of that person) is left out too: it could
+  only order them by term frequency and length (`informative`). The score is the fused score
+  (0..1, at most 1.2 with the time boost). No LLM is involved at query time, so it works offline.
 
 Every mode returns only synced rows of the calling entity: the keyword SQL filters on scope,
 entity_id and sync_state (and runs under row-level security), and `search.ajoin_hits`
@@ -154,14 +156,27 @@ class RankedHit:
 #: The query's lexemes, as a CTE body (`q AS (...)`): its words as stored rows are indexed, plus,
 #: when no language wins for the query, every configuration's stems (folded), so that a short
 #: question still meets stemmed memories. Shared by `KEYWORD_SQL` and `as_of.AS_OF_SEARCH_SQL`.
-QUERY_TERMS_SQL = """    SELECT lexeme AS term FROM unnest(brain_search_tsv(%(query)s))
-    UNION
-    SELECT brain_fold(u.lexeme)
-    FROM (VALUES ('english'::regconfig), ('spanish'::regconfig), ('french'::regconfig),
-                 ('portuguese'::regconfig), ('german'::regconfig), ('italian'::regconfig),
-                 ('dutch'::regconfig)) AS c(cfg),
-         unnest(to_tsvector(c.cfg, %(query)s)) AS u
-    WHERE brain_ts_config(%(query)s) = 'simple'::regconfig
+#: One row per lexeme (`term`) with the query word it comes from (`word`, a token position):
+#: brain_search_tsv keeps a text guessed in a language as stems at 1..M and words at M+1..2M
+#: (tsvector concatenation shifts the second), so positions p and p + M are the same word and
+#: "felip" and "felipe" count as one word (`informative`).
+QUERY_TERMS_SQL = """    SELECT term, min(word) AS word FROM (
+        SELECT u.lexeme AS term, CASE WHEN w.p > t.half THEN w.p - t.half ELSE w.p END AS word
+        FROM (SELECT brain_search_tsv(%(query)s) AS tsv,
+                     brain_ts_config(%(query)s) <> 'simple'::regconfig AS stemmed) AS s
+        CROSS JOIN LATERAL (SELECT CASE WHEN s.stemmed THEN coalesce(max(x.p), 0) / 2 ELSE 0 END AS half
+                            FROM unnest(s.tsv) AS v, unnest(v.positions) AS x(p)) AS t
+        CROSS JOIN LATERAL unnest(s.tsv) AS u
+        CROSS JOIN LATERAL unnest(coalesce(u.positions, '{0}')) AS w(p)
+        UNION ALL
+        SELECT brain_fold(u.lexeme), w.p
+        FROM (VALUES ('english'::regconfig), ('spanish'::regconfig), ('french'::regconfig),
+                     ('portuguese'::regconfig), ('german'::regconfig), ('italian'::regconfig),
+                     ('dutch'::regconfig)) AS c(cfg),
+             unnest(to_tsvector(c.cfg, %(query)s)) AS u,
+             unnest(coalesce(u.positions, '{0}')) AS w(p)
+        WHERE brain_ts_config(%(query)s) = 'simple'::regconfig
+    ) AS terms GROUP BY term
 """
 
 # BM25 over one entity's synced memories. Steps:
@@ -202,7 +217,7 @@ WITH q AS (
     FROM brain_tenant_stats WHERE scope = %(scope)s AND entity_id = %(entity)s
 ), hits AS (
     SELECT d.memory_id, d.slug, u.lexeme, coalesce(array_length(u.positions, 1), 1)::float8 AS tf,
-           length(d.tsv)::float8 AS dl
+           length(d.tsv)::float8 AS dl, q.word
     FROM docs AS d CROSS JOIN qq
     CROSS JOIN LATERAL unnest(d.tsv) AS u
     JOIN q ON q.term = u.lexeme
@@ -212,7 +227,8 @@ WITH q AS (
 )
 SELECT h.memory_id::text AS memory_id, min(h.slug) AS slug,
        sum(ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
-           * h.tf * (%(k1)s + 1) / (h.tf + %(k1)s * (1 - %(b)s + %(b)s * h.dl / s.avgdl))) AS score
+           * h.tf * (%(k1)s + 1) / (h.tf + %(k1)s * (1 - %(b)s + %(b)s * h.dl / s.avgdl))) AS score,
+       array_agg(DISTINCT h.word ORDER BY h.word) AS words
 FROM hits AS h JOIN df USING (lexeme) CROSS JOIN stats AS s
 GROUP BY h.memory_id
 ORDER BY score DESC, memory_id
@@ -248,6 +264,21 @@ def keyword_query(
 def keyword_hits(rows: Sequence[Any]) -> list[RankedHit]:
     """The rows of the BM25 statement as ranked hits."""
     return [RankedHit(_col(r, "memory_id", 0), float(_col(r, "score", 2)), _col(r, "slug", 1)) for r in rows]
+
+
+def informative(rows: Sequence[Any]) -> bool:
+    """Whether the rows of the BM25 statement tell their memories apart by the query's words.
+
+    When two or more memories all hold the very same query words (a stem and its unstemmed word
+    count once: `QUERY_TERMS_SQL`), e.g. every fact of a person holds the person's name and
+    "Which city does Ana live in?" shares nothing else with "Ana lives in Paris.", BM25 orders
+    them only by term frequency and length, and min-max scaling would still give the first of
+    them a full 1.0: hybrid fusion leaves such a list out (`search.arank`) and the vector order
+    stands. A lone hit is kept: one memory holding the words is evidence. On the generated sets
+    and LoCoMo no recall changes (bench/ranking_tf.py); on bench/bench_time.py it is what lets a
+    person's facts be told apart by meaning.
+    """
+    return len(rows) < 2 or len({tuple(_col(r, "words", 3)) for r in rows}) > 1
 
 
 def rrf_fuse(

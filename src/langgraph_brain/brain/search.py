@@ -22,6 +22,7 @@ from .retrieval import (
     RankedHit,
     RetrievalOptions,
     SearchMode,
+    informative,
     keyword_hits,
     keyword_query,
     neighbour_slugs,
@@ -62,14 +63,16 @@ async def asearch_entity(
     """The best `k` synced memories of one entity for `query` in `mode` (arguments validated).
 
     `options` replaces the searcher's `RetrievalOptions` for this call. With an importance or
-    recency weight, every mode brings at least `candidates` candidates (not just `k`), so that
-    the final score (`ranking`) can lift a memory the mode alone ranked below `k`.
+    recency weight, the vector and keyword modes bring max(2k, 10) candidates (at most
+    `candidates`), not just `k`, so that the final score (`ranking`) can lift a memory the mode
+    alone ranked a little below `k`; hybrid always brings `candidates` from each side. Reading 50
+    candidates in vector mode cost a small tenant's search 1.4x (bench/bench_signals.py).
     """
     opts = options or searcher.retrieval
     if options is not None:
         searcher = _CallSearcher(searcher.index, searcher.tenancy, options)
     weighted = opts.importance_weight > 0 or opts.recency_weight > 0
-    depth = max(k, opts.candidates) if weighted else k
+    depth = max(k, min(opts.candidates, max(2 * k, 10))) if weighted else k
     hits, neighbours = await arank(searcher, scope, entity, query, depth, category, mode)
     return await ajoin_hits(searcher.tenancy, scope, entity, hits, k, neighbours, category, opts)
 
@@ -100,12 +103,14 @@ async def arank(
         with tenancy.bind_index(scope, entity):
             vector_hits = await index.asearch(query, entity_key=key, k=depth * 4, category=category)
         within = [h.memory_id for h in vector_hits]
-        keyword = await akeyword(searcher, scope, entity, query, depth, category, within=within)
+        keyword = await akeyword(
+            searcher, scope, entity, query, depth, category, within=within, informative_only=True
+        )
     else:
         with tenancy.bind_index(scope, entity):  # gather's tasks copy the bound tenant
             vector_hits, keyword = await asyncio.gather(
                 index.asearch(query, entity_key=key, k=depth, category=category),
-                akeyword(searcher, scope, entity, query, depth, category),
+                akeyword(searcher, scope, entity, query, depth, category, informative_only=True),
             )
     vector = [RankedHit(h.memory_id, h.score, h.metadata.get("slug")) for h in vector_hits]
     switched, timed = await aquery_signals(searcher, scope, entity, query, vector, keyword)
@@ -170,12 +175,16 @@ async def akeyword(
     category: str | None,
     *,
     within: Sequence[str] | None = None,
+    informative_only: bool = False,
 ) -> list[RankedHit]:
-    """BM25 candidates from Postgres full-text search, in a transaction for this tenant."""
+    """BM25 candidates from Postgres full-text search, in a transaction for this tenant.
+    With `informative_only` (hybrid fusion), none when the candidates all hold the same query
+    words (`retrieval.informative`): such a list cannot tell them apart by what they say."""
     statement, params = keyword_query(
         scope, entity, query, limit=limit, category=category, options=searcher.retrieval, within=within
     )
-    return keyword_hits(await searcher.tenancy.afetchall(scope, entity, statement, params))
+    rows = await searcher.tenancy.afetchall(scope, entity, statement, params)
+    return keyword_hits(rows) if informative(rows) or not informative_only else []
 
 
 async def ajoin_hits(
