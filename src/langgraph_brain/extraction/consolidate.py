@@ -294,7 +294,8 @@ async def _aplan(
 async def _aapply(service: MemoryService, report: ConsolidationReport, plan: MergePlan) -> None:
     """Save the kept memory, then forget the merged ones, through the public protocol."""
     current = {
-        slug: await service.aget(plan.scope, plan.entity_id, slug) for slug in [plan.kept, *plan.merged]
+        slug: await service.aget(plan.scope, plan.entity_id, slug, track=False)
+        for slug in [plan.kept, *plan.merged]
     }
     kept = current[plan.kept]
     moved = [s for s, rec in current.items() if rec is None or rec.version != plan.versions.get(s)]

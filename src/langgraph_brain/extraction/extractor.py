@@ -284,7 +284,7 @@ class Extractor:
                 return AppliedOperation(planned, "missing")
             return AppliedOperation(planned, "forgotten")
         assert planned.content is not None
-        existing = await service.aget(planned.scope, entity, planned.slug)
+        existing = await service.aget(planned.scope, entity, planned.slug, track=False)  # not a use
         if existing is not None and existing.sync_state != "deleting" and existing.content == planned.content:
             # Same fact again (a retried job, or a repeated statement): keep the row as it is, its
             # category and its first sources included. asave still re-pushes a row left pending.
