@@ -12,6 +12,10 @@ Each rule rewrites a record's keyword list, then the service's default hybrid ra
   approximation).
 - `uninformative`: when every keyword candidate holds the same set of query lexemes, the list
   only orders them by term frequency and length, not by what they match: it is left out.
+  `uninformative, 2+ hits` keeps a lone hit.
+- `same words, 2+ hits` (the rule the service applies: `retrieval.informative`): the same, with
+  a stem and its unstemmed word counted as one query word ("felip" and "felipe"), and a lone
+  hit kept.
 """
 
 from __future__ import annotations
