@@ -9,6 +9,7 @@ non-superuser owner as DATABASE_URL, BRAIN_EXTERNAL_SUPERUSER_URL for operator s
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 
 from langgraph_brain.brain import MemoryService, open_memory_service
 from langgraph_brain.db import Database, create_database, embedded_database_url
+from langgraph_brain.db.embedded import release_embedded_server
 from langgraph_brain.settings import BrainSettings
 
 
@@ -38,8 +40,12 @@ def server_url() -> Iterator[str]:
     if url:
         yield url
         return
-    data_dir = Path(os.environ.get("BRAIN_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="brain-test-"))
+    given = os.environ.get("BRAIN_TEST_DATA_DIR")
+    data_dir = Path(given or tempfile.mkdtemp(prefix="brain-test-"))
     yield embedded_database_url(data_dir)
+    # A throwaway cluster is ~70 MB: stop it and remove it, unless another process still uses it.
+    if not given and release_embedded_server(data_dir):
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
