@@ -1,6 +1,6 @@
 """Does the final score (importance + recency) cost recall where time should not matter?
 
-    python bench/eval_signals.py ../shared/data/locomo10.json --records /tmp/team15/records.json \
+    python bench/eval_signals.py ../shared/data/locomo10.json --records /tmp/records.json \
         [--time /tmp/score/time_grid.json] [--json out.json]
 
 Replays today's ranking in each mode from the fusion inputs bench/eval_ranking.py recorded per

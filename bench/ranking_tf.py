@@ -1,6 +1,6 @@
 """Keyword-side rules for the Time target (issue 15), replayed on bench/eval_ranking.py's records.
 
-    python bench/ranking_tf.py /tmp/team15/records.json
+    python bench/ranking_tf.py /tmp/records.json
 
 Each rule rewrites a record's keyword list, then the service's default hybrid ranking
 (`ranking_candidates.DEFAULT`) is replayed on it, and the issue's bar is checked
