@@ -236,18 +236,32 @@ async def _save_locked(
     # Read after the commit: in pipeline mode the write and COMMIT travel in one round trip.
     row = await write.fetchone()
     assert row is not None
+    memory_id = await finish_save(steps, conn, row, inserted=plan.write == "insert", embedding=embedding)
+    return SaveResult(plan.status, scope, entity, slug, row["version"], memory_id)
+
+
+async def finish_save(
+    steps: Steps,
+    conn: AsyncConnection[Any],
+    row: Mapping[str, Any],
+    *,
+    inserted: bool,
+    embedding: Awaitable[list[float] | None] | None = None,
+) -> str:
+    """Steps 3-5 once the pending `row` is committed (on `conn`, which holds the key lock): push
+    it to Mem0, then mark it synced. Returns the Mem0 id. Used by save and by restore."""
     # The pending row is committed: from here on a crash loses nothing.
     await fault(steps, "after_row_commit")
-    vector = await embedding
-    memory_id = await push(steps, row, inserted=plan.write == "insert", vector=vector)
+    vector = None if embedding is None else await embedding
+    memory_id = await push(steps, row, inserted=inserted, vector=vector)
     await fault(steps, "after_index_write")
     await fault(steps, "before_mark")
-    async with steps.tenancy.transaction(conn, scope, entity):
+    async with steps.tenancy.transaction(conn, row["scope"], row["entity_id"]):
         # Not waiting for this commit to reach disk is safe: losing it in a crash leaves the row
         # pending, which the next save or reconcile finishes (adopting the memory just written).
         await conn.execute(ASYNC_COMMIT_SQL)
         await conn.execute(MARK_SYNCED_SQL, (memory_id, row["id"], row["version"]))
-    return SaveResult(plan.status, scope, entity, slug, row["version"], memory_id)
+    return memory_id
 
 
 async def forget_locked(

@@ -24,10 +24,9 @@ from psycopg.types.json import Jsonb
 from .errors import MemoryNotFoundError, MemoryValidationError
 from .index import content_hash
 from .models import Actor, SaveResult
-from .protocol import SAVE_FAILED_TEMPLATE, fault, push, storage_errors
+from .protocol import SAVE_FAILED_TEMPLATE, finish_save, storage_errors
 from .rows import (
     INSERT_ROW_LOGGED_SQL,
-    MARK_SYNCED_SQL,
     SELECT_ROW_FOR_UPDATE_SQL,
     UPDATE_ROW_LOGGED_SQL,
     fetchone,
@@ -142,12 +141,7 @@ async def arestore(
                 restored = await write.fetchone()
                 await conn.execute(DELETE_ARCHIVED_SQL, (archived["id"],))
             assert restored is not None
-            await fault(service, "after_row_commit")
-            memory_id = await push(service, restored, inserted=row is None)
-            await fault(service, "after_index_write")
-            await fault(service, "before_mark")
-            async with service.tenancy.transaction(conn, checked_scope, entity):
-                await conn.execute(MARK_SYNCED_SQL, (memory_id, restored["id"], restored["version"]))
+            memory_id = await finish_save(service, conn, restored, inserted=row is None)
     return SaveResult("created", checked_scope, entity, slug, restored["version"], memory_id)
 
 
