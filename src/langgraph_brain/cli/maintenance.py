@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from .output import counting
 from .runner import console, run
 from .stores import open_stores
 
@@ -40,27 +41,16 @@ _ERASE_LABELS = (
 
 
 async def _reconcile(dry_run: bool, as_json: bool) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from ..brain.reconcile import acheck_invariant, areconcile
 
     async with open_stores(sessions=False) as stores:
         service = stores.service
-        with Progress(
-            TextColumn("[bold]reconcile[/bold]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=as_json,
-            transient=False,
-        ) as progress:
-            task = progress.add_task("reconcile", total=None)
+        with counting("reconcile", disable=as_json) as (on_total, on_progress):
             report = await areconcile(
                 service,
                 dry_run=dry_run,
-                on_total=lambda n: progress.update(task, total=n),
-                on_progress=lambda n: progress.advance(task, n),
+                on_total=on_total,
+                on_progress=on_progress,
             )
         invariant = None if dry_run else await acheck_invariant(service)
     if as_json:

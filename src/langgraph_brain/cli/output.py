@@ -1,9 +1,9 @@
-"""Printing helpers shared by commands: plain-text table rows, conversation turns, spinners."""
+"""Printing helpers shared by commands: plain-text table rows, conversation turns, spinners, bars."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from rich.markup import escape
@@ -31,6 +31,27 @@ async def starting(what: str) -> AsyncIterator[None]:
     ) as p:
         p.add_task(what, total=None)
         yield
+
+
+Counter = Callable[[int], None]
+
+
+@contextmanager
+def counting(label: str, *, disable: bool = False) -> Iterator[tuple[Counter, Counter]]:
+    """A progress bar for long work whose size is learnt on the way (reconcile, consolidate,
+    retention): yields the `on_total` and `on_progress` callbacks those operations take."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn(f"[bold]{label}[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=disable,
+    ) as progress:
+        task = progress.add_task(label, total=None)
+        yield (lambda n: progress.update(task, total=n)), (lambda n: progress.advance(task, n))
 
 
 def new_messages(messages: list[Any], text: str) -> list[Any]:

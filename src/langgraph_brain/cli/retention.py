@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .memories import memories_app
-from .output import row
+from .output import counting, row
 from .runner import console, run
 from .stores import open_stores, settings
 
@@ -40,31 +40,21 @@ def target_of(user: str | None, company: str | None, *, required: bool = False) 
 
 
 async def _run(policies: str | None, dry_run: bool, target: tuple[str, str] | None, as_json: bool) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from ..brain.reconcile import acheck_invariant
     from ..extraction.retention import aretain, retention_policy
 
     s = settings()
     policy = retention_policy(s, policies)
     async with open_stores(s, sessions=False) as stores:
-        with Progress(
-            TextColumn("[bold]retention[/bold]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=as_json,
-        ) as progress:
-            task = progress.add_task("candidates", total=None)
+        with counting("retention", disable=as_json) as (on_total, on_progress):
             report = await aretain(
                 stores.service,
                 policy,
                 dry_run=dry_run,
                 target=target,
                 consolidate_threshold=s.consolidate_threshold,
-                on_total=lambda n: progress.update(task, total=n),
-                on_progress=lambda n: progress.advance(task, n),
+                on_total=on_total,
+                on_progress=on_progress,
             )
         # After a real run, the invariant over every tenant, as reconcile and consolidate report it.
         invariant = None if dry_run else await acheck_invariant(stores.service)

@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .output import row
+from .output import counting, row
 from .runner import console, run
 from .stores import open_stores, settings
 
@@ -21,30 +21,20 @@ from .stores import open_stores, settings
 async def _consolidate(
     threshold: float | None, dry_run: bool, target: tuple[str, str] | None, as_json: bool
 ) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from ..brain.reconcile import acheck_invariant
     from ..extraction.consolidate import aconsolidate
 
     s = settings()
     limit = threshold if threshold is not None else s.consolidate_threshold
     async with open_stores(s, sessions=False) as stores:
-        with Progress(
-            TextColumn("[bold]consolidate[/bold]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=as_json,
-        ) as progress:
-            task = progress.add_task("entities", total=None)
+        with counting("consolidate", disable=as_json) as (on_total, on_progress):
             report = await aconsolidate(
                 stores.service,
                 threshold=limit,
                 dry_run=dry_run,
                 entities=None if target is None else [target],
-                on_total=lambda n: progress.update(task, total=n),
-                on_progress=lambda n: progress.advance(task, n),
+                on_total=on_total,
+                on_progress=on_progress,
             )
         invariant = None if dry_run else await acheck_invariant(stores.service)
     if as_json:
